@@ -1,0 +1,92 @@
+//! The command line: argh definitions, dispatch, and turning errors into one line for
+//! the user. The only layer that prints; everything below returns values and errors.
+
+mod chat;
+mod doctor;
+mod peers;
+mod profile;
+
+use std::process::ExitCode;
+
+use argh::FromArgs;
+
+use crate::profile::{ProfileHome, Selection};
+
+/// An error already worded for the user.
+pub type CliError = Box<dyn std::error::Error>;
+pub type CliResult = Result<ExitCode, CliError>;
+
+/// `alpi 0.1.0 (<target triple>)`.
+pub const VERSION_LINE: &str = concat!(
+    "alpi ",
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("ALPI_TARGET"),
+    ")"
+);
+
+#[derive(FromArgs, Debug)]
+/// alpi: a personal AI agent that runs on a phone, a Pi or a laptop.
+/// With no command, starts a chat with the profile's agent.
+struct Alpi {
+    /// profile to use: `default` (~/.alpi) or a name under ~/.alpi/profiles/
+    #[argh(option, short = 'p')]
+    profile: Option<String>,
+
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
+
+    #[argh(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+enum Command {
+    Profile(profile::ProfileCmd),
+    Peers(peers::PeersCmd),
+    Doctor(doctor::DoctorCmd),
+}
+
+/// Runs the command line of this process.
+pub fn main() -> ExitCode {
+    let args: Alpi = argh::from_env();
+    if args.version {
+        println!("{VERSION_LINE}");
+        return ExitCode::SUCCESS;
+    }
+    match run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("alpi: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Alpi) -> CliResult {
+    let home = Selection::from_env(args.profile).resolve()?;
+    match args.command {
+        None => chat::repl(&home),
+        Some(Command::Profile(cmd)) => profile::run(cmd, &home),
+        Some(Command::Peers(cmd)) => peers::run(cmd, &home),
+        Some(Command::Doctor(cmd)) => doctor::run(cmd, &home),
+    }
+}
+
+/// Creates the profile's layout if needed and starts logging into it.
+fn open_profile(home: &ProfileHome) -> Result<(), CliError> {
+    home.ensure_layout()?;
+    crate::logging::init(&home.service_log(), log::LevelFilter::Warn);
+    Ok(())
+}
+
+/// Shows `path` with the user's home directory as `~`.
+fn tilde(path: &std::path::Path) -> String {
+    match std::env::home_dir().and_then(|h| path.strip_prefix(h).ok().map(|p| p.to_owned())) {
+        Some(rest) if rest.as_os_str().is_empty() => "~".into(),
+        Some(rest) => format!("~/{}", rest.display()),
+        None => path.display().to_string(),
+    }
+}

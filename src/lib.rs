@@ -1,0 +1,11 @@
+//! alpi: a personal AI agent runtime in one small static binary.
+//!
+//! Layers point inward: `cli` uses everything; `profile` and `alp` know nothing of the
+//! CLI; `fsio`, `clock` and `logging` are the shared ground floor.
+
+pub mod alp;
+pub mod cli;
+pub mod clock;
+pub mod fsio;
+pub mod logging;
+pub mod profile;

@@ -1,0 +1,195 @@
+//! Health checks of one profile for `alpi doctor`: each returns a verdict and a detail
+//! line; nothing here prints or repairs.
+
+use std::fmt;
+use std::path::Path;
+
+use super::config::Config;
+use super::{LAYOUT_DIRS, ProfileHome};
+use crate::alp::identity::{self, KeyFiles};
+use crate::fsio::{self, PRIVATE_DIR, PUBLIC_FILE, SECRET_FILE};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Verdict::Ok => "ok",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "fail",
+        })
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub verdict: Verdict,
+    pub name: &'static str,
+    pub detail: String,
+}
+
+impl Check {
+    fn new(verdict: Verdict, name: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            verdict,
+            name,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Every check, in the order a user would fix them.
+pub fn check_profile(home: &ProfileHome) -> Vec<Check> {
+    if !home.exists() {
+        return vec![Check::new(
+            Verdict::Fail,
+            "profile",
+            format!(
+                "{} does not exist — `alpi -p {} peers key` creates it",
+                home.dir().display(),
+                home.name()
+            ),
+        )];
+    }
+    let mut checks = vec![
+        check_mode("profile", home.dir(), PRIVATE_DIR),
+        check_layout(home),
+        check_mode("secrets dir", &home.secrets_dir(), PRIVATE_DIR),
+    ];
+    checks.extend(check_keys(&home.keys()));
+    checks.extend(check_config(&home.config_path()));
+    checks.push(check_dotenv(&home.env_path()));
+    checks
+}
+
+fn check_mode(name: &'static str, path: &Path, want: u32) -> Check {
+    match fsio::mode_of(path) {
+        None => Check::new(
+            Verdict::Fail,
+            name,
+            format!("{} is missing", path.display()),
+        ),
+        Some(mode) if mode == want => Check::new(
+            Verdict::Ok,
+            name,
+            format!("{} ({mode:04o})", path.display()),
+        ),
+        Some(mode) => Check::new(
+            Verdict::Fail,
+            name,
+            format!(
+                "{} is {mode:04o}, want {want:04o} — chmod {want:o} {0}",
+                path.display()
+            ),
+        ),
+    }
+}
+
+fn check_layout(home: &ProfileHome) -> Check {
+    let missing: Vec<&str> = LAYOUT_DIRS
+        .iter()
+        .copied()
+        .filter(|d| !home.dir().join(d).is_dir())
+        .collect();
+    if missing.is_empty() {
+        Check::new(
+            Verdict::Ok,
+            "layout",
+            format!("{} directories present", LAYOUT_DIRS.len()),
+        )
+    } else {
+        Check::new(
+            Verdict::Warn,
+            "layout",
+            format!(
+                "missing {} — any alpi command on this profile recreates them",
+                missing.join(", ")
+            ),
+        )
+    }
+}
+
+fn check_keys(keys: &KeyFiles) -> Vec<Check> {
+    let private = keys.private_path();
+    let pair = match keys.load() {
+        Ok(pair) => pair,
+        Err(identity::Error::Missing { .. }) => {
+            return vec![Check::new(
+                Verdict::Warn,
+                "identity",
+                "no key yet — `alpi peers key` creates one".to_string(),
+            )];
+        }
+        Err(e) => return vec![Check::new(Verdict::Fail, "identity", e.to_string())],
+    };
+    let mut checks = vec![
+        Check::new(Verdict::Ok, "identity", pair.identity().to_string()),
+        check_mode("private key", &private, SECRET_FILE),
+    ];
+    checks.push(match keys.read_identity() {
+        Ok(public) if &public == pair.identity() => {
+            check_mode("public key", &keys.public_path(), PUBLIC_FILE)
+        }
+        Ok(_) | Err(identity::Error::BadKeyFile { .. }) | Err(identity::Error::Missing { .. }) => {
+            Check::new(
+                Verdict::Warn,
+                "public key",
+                format!(
+                    "{} does not match the private key — `alpi peers key` rewrites it",
+                    keys.public_path().display()
+                ),
+            )
+        }
+        Err(e) => Check::new(Verdict::Fail, "public key", e.to_string()),
+    });
+    checks
+}
+
+fn check_config(path: &Path) -> Vec<Check> {
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(e) => return vec![Check::new(Verdict::Fail, "config", e.to_string())],
+    };
+    let mut checks = vec![match config.raw.is_some() {
+        true => Check::new(Verdict::Ok, "config", format!("{} parses", path.display())),
+        false => Check::new(
+            Verdict::Ok,
+            "config",
+            "defaults (no settings in config.yaml)",
+        ),
+    }];
+    let unknown = config.unknown_keys();
+    if !unknown.is_empty() {
+        checks.push(Check::new(
+            Verdict::Warn,
+            "config keys",
+            format!("not used by this build (kept): {}", unknown.join(", ")),
+        ));
+    }
+    checks.push(if config.model.is_empty() {
+        Check::new(
+            Verdict::Warn,
+            "model",
+            format!(
+                "none set — add `model: openai/gpt-4o-mini` to {}",
+                path.display()
+            ),
+        )
+    } else {
+        Check::new(Verdict::Ok, "model", config.model)
+    });
+    checks
+}
+
+fn check_dotenv(path: &Path) -> Check {
+    match fsio::mode_of(path) {
+        None => Check::new(Verdict::Ok, ".env", "absent (no secrets stored)"),
+        Some(_) => check_mode(".env", path, SECRET_FILE),
+    }
+}
