@@ -1,29 +1,53 @@
-//! Start-up time and peak memory of the `alpi` binary built by this cargo profile.
-//! Prints `name value unit` lines for ci/bench: median wall time of 50 cold runs of
-//! `alpi --version`, and the peak RSS of `alpi peers key` on a fresh profile.
+//! Start-up time and peak memory of the `alpi` binary. Prints `name value unit` lines
+//! for ci/bench: the median wall time of 50 cold runs of `alpi --version`, and the
+//! peak RSS of `alpi peers key` on a fresh profile (it creates the key).
+//!
+//! By default it measures the binary this cargo profile built. `ALPI_BENCH_BIN` names
+//! another one and `ALPI_BENCH_RUNNER` a wrapper (e.g. `qemu-i386`, the iSH proxy);
+//! `ALPI_BENCH_LABEL` is added to the row names. Under a runner, RSS is the runner's
+//! and is not printed.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_alpi");
+struct Target {
+    bin: String,
+    runner: Option<String>,
+    label: String,
+}
 
-fn run(args: &[&str], home: &std::path::Path) -> Duration {
-    let start = Instant::now();
-    let status = Command::new(BIN)
-        .args(args)
-        .env("ALPI_HOME", home)
-        .stdout(Stdio::null())
-        .status()
-        .expect("run alpi");
-    let took = start.elapsed();
-    assert!(status.success(), "alpi {args:?} failed");
-    took
+impl Target {
+    fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Self {
+            bin: var("ALPI_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_alpi").to_owned()),
+            runner: var("ALPI_BENCH_RUNNER"),
+            label: var("ALPI_BENCH_LABEL").map(|l| format!(".{l}")).unwrap_or_default(),
+        }
+    }
+
+    fn run(&self, args: &[&str], home: &Path) -> Duration {
+        let mut cmd = match &self.runner {
+            Some(runner) => {
+                let mut c = Command::new(runner);
+                c.arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
+        let start = Instant::now();
+        let status = cmd.args(args).env("ALPI_HOME", home).stdout(Stdio::null()).status().expect("run alpi");
+        let took = start.elapsed();
+        assert!(status.success(), "alpi {args:?} failed");
+        took
+    }
 }
 
 /// Largest resident set of any waited-for child so far, in KiB.
 fn children_max_rss_kib() -> i64 {
+    // SAFETY: an all-zero rusage is valid, and getrusage only writes into it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage only writes into the struct we pass.
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
     usage.ru_maxrss
 }
@@ -32,15 +56,16 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    let target = Target::from_env();
     let dir = tempfile::tempdir().unwrap();
     // Key creation first, so RUSAGE_CHILDREN's maximum is this command's alone.
-    run(&["peers", "key"], &dir.path().join("fresh"));
+    target.run(&["peers", "key"], &dir.path().join("fresh"));
     let rss = children_max_rss_kib();
-    let mut runs: Vec<Duration> = (0..50).map(|_| run(&["--version"], dir.path())).collect();
+    let mut runs: Vec<Duration> = (0..50).map(|_| target.run(&["--version"], dir.path())).collect();
     runs.sort();
-    println!(
-        "startup.version.median {:.2} ms",
-        runs[25].as_secs_f64() * 1e3
-    );
-    println!("rss.peers_key.max {rss} KiB");
+    let label = &target.label;
+    println!("startup.version{label}.median {:.2} ms", runs[25].as_secs_f64() * 1e3);
+    if target.runner.is_none() {
+        println!("rss.peers_key{label}.max {rss} KiB");
+    }
 }

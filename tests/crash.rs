@@ -42,22 +42,12 @@ fn killed_writer_leaves_the_old_file_and_a_temp_that_is_ignored_then_cleaned() {
     assert!(!status.success(), "the child was meant to crash");
 
     let temp = fsio::temp_path(&config);
-    assert!(
-        temp.exists(),
-        "the crash should leave its temp behind for this test to mean anything"
-    );
+    assert!(temp.exists(), "the crash should leave its temp behind for this test to mean anything");
     assert_eq!(Config::load(&config).unwrap().model, "openai/gpt-4o-mini");
 
     fsio::write_atomic(&config, SECRET_FILE, b"model: groq/llama\n").unwrap();
-    assert!(
-        !temp.exists(),
-        "next write reuses and removes the stale temp"
-    );
+    assert!(!temp.exists(), "next write reuses and removes the stale temp");
     assert_eq!(fs::read_to_string(&config).unwrap(), "model: groq/llama\n");
-    let leftovers: Vec<_> = fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(leftovers, ["config.yaml"]);
 }

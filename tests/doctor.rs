@@ -9,11 +9,7 @@ use common::Sandbox;
 
 fn line<'a>(out: &'a str, check: &str) -> &'a str {
     out.lines()
-        .find(|l| {
-            l.get(6..)
-                .and_then(|rest| rest.strip_prefix(check))
-                .is_some_and(|r| r.starts_with("  "))
-        })
+        .find(|l| l.get(6..).and_then(|rest| rest.strip_prefix(check)).is_some_and(|r| r.starts_with("  ")))
         .unwrap_or_else(|| panic!("no {check} line in:\n{out}"))
 }
 
@@ -47,11 +43,7 @@ fn missing_profile_fails_without_creating_it() {
     let sb = Sandbox::new();
     let run = sb.run(&["-p", "ghost", "doctor"]);
     assert_eq!(run.code, 1);
-    assert!(
-        line(&run.stdout, "profile").starts_with("fail"),
-        "{}",
-        run.stdout
-    );
+    assert!(line(&run.stdout, "profile").starts_with("fail"), "{}", run.stdout);
     assert!(!sb.profile("ghost").exists());
 }
 
@@ -59,9 +51,8 @@ fn missing_profile_fails_without_creating_it() {
 fn loose_modes_fail() {
     let sb = Sandbox::new();
     sb.ok(&["peers", "key"]);
-    let chmod = |rel: &str, mode| {
-        fs::set_permissions(sb.root().join(rel), fs::Permissions::from_mode(mode)).unwrap()
-    };
+    let chmod =
+        |rel: &str, mode| fs::set_permissions(sb.root().join(rel), fs::Permissions::from_mode(mode)).unwrap();
     chmod(".env", 0o644);
     chmod("alp/secrets/alp_key.pem", 0o640);
     chmod("", 0o755);
@@ -80,19 +71,11 @@ fn missing_key_warns_and_corrupt_key_fails() {
     let secrets = sb.profile("x").join("alp/secrets");
     fs::remove_file(secrets.join("alp_key.pem")).unwrap();
     let run = sb.ok(&["-p", "x", "doctor"]);
-    assert!(
-        line(&run.stdout, "identity").starts_with("warn"),
-        "{}",
-        run.stdout
-    );
+    assert!(line(&run.stdout, "identity").starts_with("warn"), "{}", run.stdout);
     fs::write(secrets.join("alp_key.pem"), "garbage").unwrap();
     let run = sb.run(&["-p", "x", "doctor"]);
     assert_eq!(run.code, 1);
-    assert!(
-        line(&run.stdout, "identity").starts_with("fail"),
-        "{}",
-        run.stdout
-    );
+    assert!(line(&run.stdout, "identity").starts_with("fail"), "{}", run.stdout);
 }
 
 #[test]
@@ -106,16 +89,9 @@ fn unknown_config_keys_warn_but_do_not_fail() {
     .unwrap();
     let run = sb.ok(&["doctor"]);
     let l = line(&run.stdout, "config keys");
-    assert!(
-        l.starts_with("warn") && l.contains("theme") && l.contains("network.port"),
-        "{l}"
-    );
+    assert!(l.starts_with("warn") && l.contains("theme") && l.contains("network.port"), "{l}");
     // The file is read, never rewritten.
-    assert!(
-        fs::read_to_string(sb.root().join("config.yaml"))
-            .unwrap()
-            .contains("theme: dark")
-    );
+    assert!(fs::read_to_string(sb.root().join("config.yaml")).unwrap().contains("theme: dark"));
 }
 
 #[test]
@@ -127,10 +103,7 @@ fn malformed_config_is_one_line_naming_file_line_and_column() {
     let run = sb.run(&["doctor"]);
     assert_eq!(run.code, 1);
     let l = line(&run.stdout, "config");
-    assert!(
-        l.starts_with("fail") && l.contains(&format!("{}:", cfg.display())),
-        "{l}"
-    );
+    assert!(l.starts_with("fail") && l.contains(&format!("{}:", cfg.display())), "{l}");
 
     // The REPL entry point refuses with the same one-line error and leaves the file alone.
     let run = sb.run(&[]);
@@ -138,19 +111,9 @@ fn malformed_config_is_one_line_naming_file_line_and_column() {
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     let prefix = format!("alpi: {}:", cfg.display());
     assert!(run.stderr.starts_with(&prefix), "{}", run.stderr);
-    let location = run.stderr[prefix.len()..]
-        .split(':')
-        .take(2)
-        .collect::<Vec<_>>();
-    assert!(
-        location.iter().all(|n| n.trim().parse::<u32>().is_ok()),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(
-        fs::read_to_string(&cfg).unwrap(),
-        "model: x\nbudget:\n  daily_usd: [1\n"
-    );
+    let location = run.stderr[prefix.len()..].split(':').take(2).collect::<Vec<_>>();
+    assert!(location.iter().all(|n| n.trim().parse::<u32>().is_ok()), "{}", run.stderr);
+    assert_eq!(fs::read_to_string(&cfg).unwrap(), "model: x\nbudget:\n  daily_usd: [1\n");
 }
 
 #[test]

@@ -10,9 +10,7 @@ use alpi::alp::identity::{Identity, KeyFiles, Keypair, pem, x25519};
 use serde_json::Value;
 
 fn vectors(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/vectors")
-        .join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(rel)
 }
 
 fn json(rel: &str) -> Value {
@@ -33,22 +31,13 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 fn check_key_vector(v: &Value) {
     let keys = Keypair::from_seed(hex32(&v["seed_hex"]));
-    assert_eq!(
-        keys.identity().to_string(),
-        v["ed25519_public_b64"].as_str().unwrap()
-    );
-    assert_eq!(
-        hex(keys.x25519_private().as_ref()),
-        v["x25519_private_hex"].as_str().unwrap()
-    );
+    assert_eq!(keys.identity().to_string(), v["ed25519_public_b64"].as_str().unwrap());
+    assert_eq!(hex(keys.x25519_private().as_ref()), v["x25519_private_hex"].as_str().unwrap());
     let x_pub = keys.identity().x25519_public().expect("a valid point");
     assert_eq!(hex(&x_pub), v["x25519_public_hex"].as_str().unwrap());
     assert_eq!(x25519::public_from_private(&keys.x25519_private()), x_pub);
@@ -92,12 +81,10 @@ fn verification_rejects_tampering() {
 
 #[test]
 fn identity_strings_are_canonical_44_char_base64() {
-    let id: Identity = "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
-        .parse()
-        .unwrap();
+    let id: Identity = "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=".parse().unwrap();
     assert_eq!(id.short(), "A6EHv/PO…Mbg=");
     for bad in [
-        "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg", // no padding
+        "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg",  // no padding
         "A6EHv_POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=", // url-safe alphabet
         "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbh=", // non-zero trailing bits
         "",
@@ -133,17 +120,12 @@ fn pkcs8_v2_with_embedded_public_key_loads() {
     let v1 = fs::read_to_string(vectors("python/alp_key.pem")).unwrap();
     let seed = pem::decode_private(&v1).unwrap();
     let public = *Keypair::from_seed(seed).identity().as_bytes();
-    let mut der = vec![
-        0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
-        0x20,
-    ];
+    let mut der =
+        vec![0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
     der.extend_from_slice(&seed);
     der.extend_from_slice(&[0x81, 0x21, 0x00]);
     der.extend_from_slice(&public);
-    let v2 = format!(
-        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
-        base64(&der)
-    );
+    let v2 = format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", base64(&der));
     assert_eq!(pem::decode_private(&v2).unwrap(), seed);
 }
 
@@ -164,11 +146,7 @@ fn key_is_created_once_then_reloaded_and_public_file_repaired() {
     fs::remove_file(files.public_path()).unwrap();
     files.load_or_create().unwrap();
     assert_eq!(files.read_identity().unwrap(), *first.identity());
-    fs::write(
-        files.public_path(),
-        Keypair::from_seed([1; 32]).public_pem(),
-    )
-    .unwrap();
+    fs::write(files.public_path(), Keypair::from_seed([1; 32]).public_pem()).unwrap();
     files.load_or_create().unwrap();
     assert_eq!(files.read_identity().unwrap(), *first.identity());
 }
@@ -177,21 +155,11 @@ fn key_is_created_once_then_reloaded_and_public_file_repaired() {
 fn corrupt_private_key_is_an_error_naming_the_file_and_never_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let files = KeyFiles::new(dir.path());
-    fs::write(
-        files.private_path(),
-        "-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n",
-    )
-    .unwrap();
+    fs::write(files.private_path(), "-----BEGIN PRIVATE KEY-----\nnot base64!\n-----END PRIVATE KEY-----\n")
+        .unwrap();
     let err = files.load_or_create().unwrap_err().to_string();
-    assert!(
-        err.contains("alp_key.pem") && err.contains("move the file aside"),
-        "{err}"
-    );
-    assert!(
-        fs::read_to_string(files.private_path())
-            .unwrap()
-            .contains("not base64!")
-    );
+    assert!(err.contains("alp_key.pem") && err.contains("move the file aside"), "{err}");
+    assert!(fs::read_to_string(files.private_path()).unwrap().contains("not base64!"));
 }
 
 #[test]
@@ -200,16 +168,7 @@ fn concurrent_first_use_agrees_on_one_identity() {
     let secrets = dir.path().join("secrets");
     let ids: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
-            .map(|_| {
-                s.spawn(|| {
-                    KeyFiles::new(&secrets)
-                        .load_or_create()
-                        .unwrap()
-                        .0
-                        .identity()
-                        .to_string()
-                })
-            })
+            .map(|_| s.spawn(|| KeyFiles::new(&secrets).load_or_create().unwrap().0.identity().to_string()))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
@@ -220,10 +179,7 @@ fn base64(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);

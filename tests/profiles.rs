@@ -4,38 +4,22 @@ mod common;
 
 use common::{Sandbox, mode};
 
-const LAYOUT: [&str; 9] = [
-    "memories",
-    "sessions",
-    "mentions",
-    "schedule",
-    "gateway",
-    "outputs",
-    "logs",
-    "alp",
-    "alp/secrets",
-];
+const LAYOUT: [&str; 9] =
+    ["memories", "sessions", "mentions", "schedule", "gateway", "outputs", "logs", "alp", "alp/secrets"];
 
 #[test]
 fn version_names_the_target() {
     let run = Sandbox::new().ok(&["--version"]);
     let line = run.stdout.trim();
     assert!(line.starts_with("alpi 0.1.0 ("), "{line}");
-    assert!(
-        line.ends_with("-linux-gnu)") || line.ends_with("-linux-musl)"),
-        "{line}"
-    );
+    assert!(line.ends_with("-linux-gnu)") || line.ends_with("-linux-musl)"), "{line}");
 }
 
 #[test]
 fn create_makes_the_layout_with_private_modes() {
     let sb = Sandbox::new();
     let run = sb.ok(&["profile", "create", "researcher"]);
-    assert!(
-        run.stdout.contains("created profile researcher"),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains("created profile researcher"), "{}", run.stdout);
     let dir = sb.profile("researcher");
     assert_eq!(mode(&dir), 0o700);
     for sub in LAYOUT {
@@ -57,42 +41,20 @@ fn create_makes_the_layout_with_private_modes() {
 #[test]
 fn invalid_names_are_clear_errors() {
     let sb = Sandbox::new();
-    for bad in [
-        "Research",
-        "_x",
-        "a.b",
-        "../../etc",
-        "x".repeat(33).as_str(),
-        "",
-    ] {
+    for bad in ["Research", "_x", "a.b", "../../etc", "x".repeat(33).as_str(), ""] {
         let run = sb.run(&["profile", "create", bad]);
         assert_eq!(run.code, 1, "{bad:?} accepted");
-        assert!(
-            run.stderr.contains("invalid profile name"),
-            "{bad:?}: {}",
-            run.stderr
-        );
+        assert!(run.stderr.contains("invalid profile name"), "{bad:?}: {}", run.stderr);
         let run = sb.run(&["-p", bad, "peers", "key"]);
-        assert!(
-            run.stderr.contains("invalid profile name"),
-            "{bad:?}: {}",
-            run.stderr
-        );
+        assert!(run.stderr.contains("invalid profile name"), "{bad:?}: {}", run.stderr);
     }
     assert!(
         !sb.root().join("profiles").exists()
-            || std::fs::read_dir(sb.root().join("profiles"))
-                .unwrap()
-                .count()
-                == 0
+            || std::fs::read_dir(sb.root().join("profiles")).unwrap().count() == 0
     );
     let run = sb.run(&["profile", "create", "default"]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr.contains("default profile cannot be created"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("default profile cannot be created"), "{}", run.stderr);
 }
 
 #[test]
@@ -105,19 +67,12 @@ fn resolution_order_alpi_home_then_flag_then_env_then_default() {
             cmd.env(k, v);
         }
         let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
     let envp = std::path::Path::new("fromenv");
     // ALPI_HOME beats -p and ALPI_PROFILE.
-    let a = key(
-        &["-p", "flag", "peers", "key"],
-        &[("ALPI_HOME", &exact), ("ALPI_PROFILE", envp)],
-    );
+    let a = key(&["-p", "flag", "peers", "key"], &[("ALPI_HOME", &exact), ("ALPI_PROFILE", envp)]);
     assert!(exact.join("alp/secrets/alp_key.pem").exists());
     assert!(!sb.profile("flag").exists() && !sb.profile("fromenv").exists());
     // -p beats ALPI_PROFILE.
@@ -126,11 +81,7 @@ fn resolution_order_alpi_home_then_flag_then_env_then_default() {
     assert!(!sb.profile("fromenv").exists());
     // ALPI_PROFILE beats the default.
     let c = key(&["peers", "key"], &[("ALPI_PROFILE", envp)]);
-    assert!(
-        sb.profile("fromenv")
-            .join("alp/secrets/alp_key.pem")
-            .exists()
-    );
+    assert!(sb.profile("fromenv").join("alp/secrets/alp_key.pem").exists());
     assert!(!sb.root().join("alp/secrets/alp_key.pem").exists());
     // Nothing set: ~/.alpi.
     let d = key(&["peers", "key"], &[]);
@@ -148,11 +99,7 @@ fn resolution_order_alpi_home_then_flag_then_env_then_default() {
 fn alpi_home_inside_profiles_knows_its_name_and_root() {
     let sb = Sandbox::new();
     sb.ok(&["profile", "create", "cron"]);
-    let out = sb
-        .cmd(&["profile", "list"])
-        .env("ALPI_HOME", sb.profile("cron"))
-        .output()
-        .unwrap();
+    let out = sb.cmd(&["profile", "list"]).env("ALPI_HOME", sb.profile("cron")).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.lines().any(|l| l.starts_with("* cron")), "{text}");
     assert!(text.lines().any(|l| l.starts_with("  default")), "{text}");
@@ -162,27 +109,17 @@ fn alpi_home_inside_profiles_knows_its_name_and_root() {
 fn list_shows_default_and_named_profiles_with_identity_and_size() {
     let sb = Sandbox::new();
     sb.ok(&["profile", "create", "researcher"]);
-    let id = sb
-        .ok(&["-p", "researcher", "peers", "key"])
-        .stdout
-        .trim()
-        .to_owned();
+    let id = sb.ok(&["-p", "researcher", "peers", "key"]).stdout.trim().to_owned();
     let text = sb.ok(&["profile", "list"]).stdout;
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     assert!(lines[0].starts_with("* default"), "{text}");
     let short = format!("{}…{}", &id[..8], &id[40..]);
-    assert!(
-        lines[1].starts_with("  researcher") && lines[1].contains(&short),
-        "{text}"
-    );
+    assert!(lines[1].starts_with("  researcher") && lines[1].contains(&short), "{text}");
     assert!(lines[1].contains("KB") || lines[1].contains('B'), "{text}");
     assert!(lines[1].ends_with("~/.alpi/profiles/researcher"), "{text}");
     let active = sb.ok(&["-p", "researcher", "profile", "list"]).stdout;
-    assert!(
-        active.lines().nth(1).unwrap().starts_with("* researcher"),
-        "{active}"
-    );
+    assert!(active.lines().nth(1).unwrap().starts_with("* researcher"), "{active}");
 }
 
 #[test]
@@ -239,20 +176,12 @@ fn remove_does_not_follow_a_symlinked_profile() {
 #[test]
 fn unknown_commands_and_flags_print_usage_and_fail() {
     let sb = Sandbox::new();
-    for args in [
-        &["bogus"][..],
-        &["--frobnicate"],
-        &["profile", "explode"],
-        &["peers"],
-    ] {
+    for args in [&["bogus"][..], &["--frobnicate"], &["profile", "explode"], &["peers"]] {
         let run = sb.run(args);
         assert_ne!(run.code, 0, "{args:?}");
         assert!(!run.stderr.is_empty() || !run.stdout.is_empty(), "{args:?}");
     }
-    assert!(
-        !sb.root().exists(),
-        "a failed parse must not create a profile"
-    );
+    assert!(!sb.root().exists(), "a failed parse must not create a profile");
 }
 
 #[test]
@@ -266,4 +195,19 @@ fn bare_alpi_without_a_model_says_how_to_add_one() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn readme_walkthrough_on_a_fresh_machine() {
+    let sb = Sandbox::new();
+    sb.ok(&["--version"]);
+    sb.ok(&["profile", "create", "researcher"]);
+    let list = sb.ok(&["profile", "list"]).stdout;
+    assert_eq!(list.lines().count(), 2, "{list}");
+    let key = sb.ok(&["-p", "researcher", "peers", "key"]).stdout;
+    assert_eq!(key.trim().len(), 44);
+    assert!(list.contains(&key.trim()[..8]), "list shows the identity created with the profile: {list}");
+    let doctor = sb.run(&["doctor"]);
+    assert_eq!(doctor.code, 0, "{}", doctor.stdout);
+    assert!(!doctor.stdout.lines().any(|l| l.starts_with("fail")), "{}", doctor.stdout);
 }

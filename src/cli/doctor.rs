@@ -20,9 +20,5 @@ pub fn run(_cmd: DoctorCmd, home: &ProfileHome) -> CliResult {
         println!("{:<4}  {:<name_w$}  {}", c.verdict, c.name, c.detail);
     }
     let failed = checks.iter().any(|c| c.verdict == Verdict::Fail);
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -17,13 +17,7 @@ pub type CliError = Box<dyn std::error::Error>;
 pub type CliResult = Result<ExitCode, CliError>;
 
 /// `alpi 0.1.0 (<target triple>)`.
-pub const VERSION_LINE: &str = concat!(
-    "alpi ",
-    env!("CARGO_PKG_VERSION"),
-    " (",
-    env!("ALPI_TARGET"),
-    ")"
-);
+pub const VERSION_LINE: &str = concat!("alpi ", env!("CARGO_PKG_VERSION"), " (", env!("ALPI_TARGET"), ")");
 
 #[derive(FromArgs, Debug)]
 /// alpi: a personal AI agent that runs on a phone, a Pi or a laptop.

@@ -36,11 +36,7 @@ fn key(home: &ProfileHome) -> CliResult {
     open_profile(home)?;
     let (keys, created) = home.keys().load_or_create()?;
     if created {
-        log::info!(
-            "created identity {} for profile {}",
-            keys.identity().short(),
-            home.name()
-        );
+        log::info!("created identity {} for profile {}", keys.identity().short(), home.name());
     }
     println!("{}", keys.identity());
     Ok(ExitCode::SUCCESS)

@@ -65,38 +65,16 @@ fn list(active: &ProfileHome) -> CliResult {
         .iter()
         .map(|home| {
             let mark = if home.dir() == active.dir() { "*" } else { " " };
-            let identity = home
-                .keys()
-                .read_identity()
-                .map(|i| i.short())
-                .unwrap_or_else(|_| "-".into());
-            let size = if home.exists() {
-                format_bytes(home.disk_usage())
-            } else {
-                "-".into()
-            };
-            [
-                mark.into(),
-                home.name().to_string(),
-                identity,
-                size,
-                tilde(home.dir()),
-            ]
+            let identity = home.keys().read_identity().map(|i| i.short()).unwrap_or_else(|_| "-".into());
+            let size = if home.exists() { format_bytes(home.disk_usage()) } else { "-".into() };
+            [mark.into(), home.name().to_string(), identity, size, tilde(home.dir())]
         })
         .collect();
-    let width = |col: usize| {
-        rows.iter()
-            .map(|r| r[col].chars().count())
-            .max()
-            .unwrap_or(0)
-    };
+    let width = |col: usize| rows.iter().map(|r| r[col].chars().count()).max().unwrap_or(0);
     let (name_w, id_w, size_w) = (width(1), width(2), width(3));
     let mut out = io::stdout().lock();
     for [mark, name, identity, size, path] in &rows {
-        writeln!(
-            out,
-            "{mark} {name:<name_w$}  {identity:<id_w$}  {size:>size_w$}  {path}"
-        )?;
+        writeln!(out, "{mark} {name:<name_w$}  {identity:<id_w$}  {size:>size_w$}  {path}")?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -106,10 +84,7 @@ fn create(active: &ProfileHome, name: &str) -> CliResult {
     let home = active.root().create(&name)?;
     crate::logging::init(&home.service_log(), log::LevelFilter::Warn);
     let (keys, _) = home.keys().load_or_create()?;
-    log::info!(
-        "created profile {name} with identity {}",
-        keys.identity().short()
-    );
+    log::info!("created profile {name} with identity {}", keys.identity().short());
     println!("created profile {name} at {}", tilde(home.dir()));
     println!("identity {}", keys.identity());
     println!("use it with: alpi -p {name}");

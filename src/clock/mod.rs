@@ -60,10 +60,7 @@ impl UtcTime {
 
 /// Seconds since the Unix epoch, as the float the profile files store.
 pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
@@ -91,18 +88,9 @@ mod tests {
     #[test]
     fn formats_known_instants() {
         assert_eq!(at(0, 0).iso_micros(), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(
-            at(1_767_225_600, 42).iso_micros(),
-            "2026-01-01T00:00:00.000042Z"
-        );
+        assert_eq!(at(1_767_225_600, 42).iso_micros(), "2026-01-01T00:00:00.000042Z");
         // 2024-02-29 (leap day) 23:59:59.
-        assert_eq!(
-            at(1_709_251_199, 999_999).iso_seconds(),
-            "2024-02-29T23:59:59Z"
-        );
-        assert_eq!(
-            at(951_782_400, 5_000).iso_millis(),
-            "2000-02-29T00:00:00.005Z"
-        );
+        assert_eq!(at(1_709_251_199, 999_999).iso_seconds(), "2024-02-29T23:59:59Z");
+        assert_eq!(at(951_782_400, 5_000).iso_millis(), "2000-02-29T00:00:00.005Z");
     }
 }

@@ -28,11 +28,7 @@ pub struct Error {
 
 impl Error {
     pub fn new(op: &'static str, path: &Path, source: io::Error) -> Self {
-        Self {
-            op,
-            path: path.to_owned(),
-            source,
-        }
+        Self { op, path: path.to_owned(), source }
     }
 
     pub fn kind(&self) -> io::ErrorKind {
@@ -76,10 +72,7 @@ where
 
 /// The sibling temp file [`write_atomic`] stages `path` in.
 pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp"))
 }
 
@@ -112,9 +105,7 @@ pub fn sync_parent(path: &Path) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::new("sync", dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::new("sync", dir, e))
 }
 
 /// Creates `dir` (and missing parents) and makes sure it is mode 0700.
@@ -140,9 +131,7 @@ pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
 
 /// Permission bits of `path`, or `None` if it does not exist.
 pub fn mode_of(path: &Path) -> Option<u32> {
-    fs::metadata(path)
-        .ok()
-        .map(|m| m.permissions().mode() & 0o7777)
+    fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777)
 }
 
 /// Reads `path`, treating a missing file as `None`.
@@ -207,11 +196,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("peers.yaml");
         write_atomic(&path, SECRET_FILE, b"kept").unwrap();
-        fs::write(
-            temp_path(&path),
-            b"torn garbage from a dead writer, longer than new",
-        )
-        .unwrap();
+        fs::write(temp_path(&path), b"torn garbage from a dead writer, longer than new").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"kept");
         write_atomic(&path, SECRET_FILE, b"new").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");

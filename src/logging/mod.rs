@@ -25,10 +25,7 @@ pub const KEEP_BACKUPS: u32 = 3;
 /// Level from `ALPI_LOG` (`error|warn|info|debug|trace`), default `info`. Failing to
 /// open the log file is not fatal: records then go to stderr only.
 pub fn init(path: &Path, echo: LevelFilter) {
-    let level = std::env::var("ALPI_LOG")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(LevelFilter::Info);
+    let level = std::env::var("ALPI_LOG").ok().and_then(|v| v.parse().ok()).unwrap_or(LevelFilter::Info);
     let file = RotatingFile::open(path, MAX_LOG_BYTES, KEEP_BACKUPS).ok();
     let echo = match (&file, io::stderr().is_terminal()) {
         (None, _) => LevelFilter::Trace,
@@ -51,13 +48,7 @@ impl RotatingFile {
     pub fn open(path: &Path, max_bytes: u64, keep: u32) -> fsio::Result<Self> {
         let file = open_append(path)?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(Self {
-            path: path.to_owned(),
-            file,
-            size,
-            max_bytes,
-            keep,
-        })
+        Ok(Self { path: path.to_owned(), file, size, max_bytes, keep })
     }
 
     /// Appends one whole line in a single `write`, so concurrent writers do not interleave.
@@ -121,11 +112,7 @@ pub struct LineSink {
 
 impl LineSink {
     pub fn new(file: Option<RotatingFile>, echo: LevelFilter) -> Self {
-        Self {
-            file,
-            echo,
-            line: Vec::with_capacity(256),
-        }
+        Self { file, echo, line: Vec::with_capacity(256) }
     }
 
     /// The level `simple-logging` wrote after its `[elapsed] (thread) ` prefix.
@@ -203,10 +190,7 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(lines[1].ends_with("INFO   first"), "{text}");
         assert!(lines[2].ends_with(" second part done"), "{text}");
-        assert!(
-            lines[2].starts_with("20") && lines[2].as_bytes()[23] == b'Z',
-            "{text}"
-        );
+        assert!(lines[2].starts_with("20") && lines[2].as_bytes()[23] == b'Z', "{text}");
     }
 
     #[test]

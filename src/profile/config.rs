@@ -72,12 +72,7 @@ const KNOWN: &[(&str, &[&str])] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{}:{line}:{column}: {message} — fix the file, or move it aside to start from defaults", path.display())]
-    Malformed {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Malformed { path: PathBuf, line: usize, column: usize, message: String },
     #[error(transparent)]
     Io(#[from] fsio::Error),
 }
@@ -94,16 +89,8 @@ impl Config {
     /// Parses `text` as the contents of `path` (the path is for error messages).
     pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
         let malformed = |e: serde_norway::Error| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((1, 1));
-            Error::Malformed {
-                path: path.to_owned(),
-                line,
-                column,
-                message: strip_location(&e),
-            }
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+            Error::Malformed { path: path.to_owned(), line, column, message: strip_location(&e) }
         };
         let typed: Option<Config> = serde_norway::from_str(text).map_err(malformed)?;
         let raw: Option<Value> = serde_norway::from_str(text).map_err(malformed)?;
@@ -141,19 +128,14 @@ impl Config {
 
     /// The ALP.2 port: `alp.tcp_port`, else 7423 for the default profile, else none.
     pub fn tcp_port(&self, is_default_profile: bool) -> Option<u16> {
-        self.alp
-            .tcp_port
-            .or(is_default_profile.then_some(DEFAULT_TCP_PORT))
+        self.alp.tcp_port.or(is_default_profile.then_some(DEFAULT_TCP_PORT))
     }
 }
 
 fn key_text(key: &Value) -> String {
     match key {
         Value::String(s) => s.clone(),
-        other => serde_norway::to_string(other)
-            .unwrap_or_default()
-            .trim_end()
-            .to_owned(),
+        other => serde_norway::to_string(other).unwrap_or_default().trim_end().to_owned(),
     }
 }
 
@@ -197,10 +179,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_kept_and_listed() {
-        let c = parse(
-            "model: x\ntheme: dark\nbudget: {daily_usd: 1, weekly: 3}\nproviders: {ollama: []}\n",
-        )
-        .unwrap();
+        let c = parse("model: x\ntheme: dark\nbudget: {daily_usd: 1, weekly: 3}\nproviders: {ollama: []}\n")
+            .unwrap();
         assert_eq!(c.unknown_keys(), ["theme", "budget.weekly"]);
         let raw = c.raw.unwrap();
         assert_eq!(raw.get("theme").and_then(Value::as_str), Some("dark"));
@@ -208,14 +188,10 @@ mod tests {
 
     #[test]
     fn malformed_file_names_file_line_and_column() {
-        let err = parse("model: x\nbudget:\n  daily_usd: [1\n")
-            .unwrap_err()
-            .to_string();
+        let err = parse("model: x\nbudget:\n  daily_usd: [1\n").unwrap_err().to_string();
         assert!(err.starts_with("/p/config.yaml:"), "{err}");
         assert!(!err.contains(" at line "), "{err}");
-        let wrong_type = parse("model: x\nalp:\n  tcp_port: lots\n")
-            .unwrap_err()
-            .to_string();
+        let wrong_type = parse("model: x\nalp:\n  tcp_port: lots\n").unwrap_err().to_string();
         assert!(wrong_type.starts_with("/p/config.yaml:3:"), "{wrong_type}");
     }
 }

@@ -31,12 +31,7 @@ impl DotEnv {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| {
-                (
-                    k.trim().trim_start_matches("export ").trim(),
-                    unquote(v.trim()),
-                )
-            })
+            .map(|(k, v)| (k.trim().trim_start_matches("export ").trim(), unquote(v.trim())))
             .filter(|(k, _)| !k.is_empty())
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect();
@@ -45,10 +40,7 @@ impl DotEnv {
 
     /// `key` from the process environment, else from the file.
     pub fn get(&self, key: &str) -> Option<String> {
-        std::env::var(key)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .or_else(|| self.vars.get(key).cloned())
+        std::env::var(key).ok().filter(|v| !v.is_empty()).or_else(|| self.vars.get(key).cloned())
     }
 
     /// The keys the file defines (values are secrets and are not exposed here).
@@ -76,10 +68,7 @@ mod tests {
             "# c\n\nALPI_TEST_A=1\nexport ALPI_TEST_B = \"two words\"\nALPI_TEST_C='x=y'\nnot a pair\n=v\n",
         );
         assert_eq!(env.vars.get("ALPI_TEST_A").map(String::as_str), Some("1"));
-        assert_eq!(
-            env.vars.get("ALPI_TEST_B").map(String::as_str),
-            Some("two words")
-        );
+        assert_eq!(env.vars.get("ALPI_TEST_B").map(String::as_str), Some("two words"));
         assert_eq!(env.vars.get("ALPI_TEST_C").map(String::as_str), Some("x=y"));
         assert_eq!(env.keys().count(), 3);
     }

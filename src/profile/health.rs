@@ -36,11 +36,7 @@ pub struct Check {
 
 impl Check {
     fn new(verdict: Verdict, name: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            verdict,
-            name,
-            detail: detail.into(),
-        }
+        Self { verdict, name, detail: detail.into() }
     }
 }
 
@@ -60,7 +56,10 @@ pub fn check_profile(home: &ProfileHome) -> Vec<Check> {
     let mut checks = vec![
         check_mode("profile", home.dir(), PRIVATE_DIR),
         check_layout(home),
-        check_mode("secrets dir", &home.secrets_dir(), PRIVATE_DIR),
+        match home.secrets_dir().exists() {
+            true => check_mode("secrets dir", &home.secrets_dir(), PRIVATE_DIR),
+            false => Check::new(Verdict::Warn, "secrets dir", "missing — `alpi peers key` creates it"),
+        },
     ];
     checks.extend(check_keys(&home.keys()));
     checks.extend(check_config(&home.config_path()));
@@ -70,47 +69,27 @@ pub fn check_profile(home: &ProfileHome) -> Vec<Check> {
 
 fn check_mode(name: &'static str, path: &Path, want: u32) -> Check {
     match fsio::mode_of(path) {
-        None => Check::new(
-            Verdict::Fail,
-            name,
-            format!("{} is missing", path.display()),
-        ),
-        Some(mode) if mode == want => Check::new(
-            Verdict::Ok,
-            name,
-            format!("{} ({mode:04o})", path.display()),
-        ),
+        None => Check::new(Verdict::Fail, name, format!("{} is missing", path.display())),
+        Some(mode) if mode == want => {
+            Check::new(Verdict::Ok, name, format!("{} ({mode:04o})", path.display()))
+        }
         Some(mode) => Check::new(
             Verdict::Fail,
             name,
-            format!(
-                "{} is {mode:04o}, want {want:04o} — chmod {want:o} {0}",
-                path.display()
-            ),
+            format!("{} is {mode:04o}, want {want:04o} — chmod {want:o} {0}", path.display()),
         ),
     }
 }
 
 fn check_layout(home: &ProfileHome) -> Check {
-    let missing: Vec<&str> = LAYOUT_DIRS
-        .iter()
-        .copied()
-        .filter(|d| !home.dir().join(d).is_dir())
-        .collect();
+    let missing: Vec<&str> = LAYOUT_DIRS.iter().copied().filter(|d| !home.dir().join(d).is_dir()).collect();
     if missing.is_empty() {
-        Check::new(
-            Verdict::Ok,
-            "layout",
-            format!("{} directories present", LAYOUT_DIRS.len()),
-        )
+        Check::new(Verdict::Ok, "layout", format!("{} directories present", LAYOUT_DIRS.len()))
     } else {
         Check::new(
             Verdict::Warn,
             "layout",
-            format!(
-                "missing {} — any alpi command on this profile recreates them",
-                missing.join(", ")
-            ),
+            format!("missing {} — any alpi command on this profile recreates them", missing.join(", ")),
         )
     }
 }
@@ -136,16 +115,14 @@ fn check_keys(keys: &KeyFiles) -> Vec<Check> {
         Ok(public) if &public == pair.identity() => {
             check_mode("public key", &keys.public_path(), PUBLIC_FILE)
         }
-        Ok(_) | Err(identity::Error::BadKeyFile { .. }) | Err(identity::Error::Missing { .. }) => {
-            Check::new(
-                Verdict::Warn,
-                "public key",
-                format!(
-                    "{} does not match the private key — `alpi peers key` rewrites it",
-                    keys.public_path().display()
-                ),
-            )
-        }
+        Ok(_) | Err(identity::Error::BadKeyFile { .. }) | Err(identity::Error::Missing { .. }) => Check::new(
+            Verdict::Warn,
+            "public key",
+            format!(
+                "{} does not match the private key — `alpi peers key` rewrites it",
+                keys.public_path().display()
+            ),
+        ),
         Err(e) => Check::new(Verdict::Fail, "public key", e.to_string()),
     });
     checks
@@ -158,11 +135,7 @@ fn check_config(path: &Path) -> Vec<Check> {
     };
     let mut checks = vec![match config.raw.is_some() {
         true => Check::new(Verdict::Ok, "config", format!("{} parses", path.display())),
-        false => Check::new(
-            Verdict::Ok,
-            "config",
-            "defaults (no settings in config.yaml)",
-        ),
+        false => Check::new(Verdict::Ok, "config", "defaults (no settings in config.yaml)"),
     }];
     let unknown = config.unknown_keys();
     if !unknown.is_empty() {
@@ -176,10 +149,7 @@ fn check_config(path: &Path) -> Vec<Check> {
         Check::new(
             Verdict::Warn,
             "model",
-            format!(
-                "none set — add `model: openai/gpt-4o-mini` to {}",
-                path.display()
-            ),
+            format!("none set — add `model: openai/gpt-4o-mini` to {}", path.display()),
         )
     } else {
         Check::new(Verdict::Ok, "model", config.model)

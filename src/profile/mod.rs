@@ -19,23 +19,12 @@ use crate::fsio;
 pub const DEFAULT: &str = "default";
 
 /// Subdirectories every profile has, created 0700 on first use.
-pub const LAYOUT_DIRS: [&str; 9] = [
-    "memories",
-    "sessions",
-    "mentions",
-    "schedule",
-    "gateway",
-    "outputs",
-    "logs",
-    "alp",
-    "alp/secrets",
-];
+pub const LAYOUT_DIRS: [&str; 9] =
+    ["memories", "sessions", "mentions", "schedule", "gateway", "outputs", "logs", "alp", "alp/secrets"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "invalid profile name {0:?}: use 1–32 of a-z, 0-9, '_' and '-', starting with a letter or digit"
-    )]
+    #[error("invalid profile name {0:?}: use 1–32 of a-z, 0-9, '_' and '-', starting with a letter or digit")]
     BadName(String),
     #[error("cannot find your home directory: set HOME (or ALPI_HOME to a profile directory)")]
     NoHome,
@@ -60,9 +49,7 @@ pub struct ProfileName(String);
 impl ProfileName {
     pub fn parse(name: &str) -> Result<Self> {
         let bytes = name.as_bytes();
-        let head_ok = bytes
-            .first()
-            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        let head_ok = bytes.first().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         let tail_ok = bytes[1.min(bytes.len())..]
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-');
@@ -110,16 +97,8 @@ impl Root {
     }
 
     pub fn home(&self, name: &ProfileName) -> ProfileHome {
-        let dir = if name.is_default() {
-            self.0.clone()
-        } else {
-            self.profiles_dir().join(name.as_str())
-        };
-        ProfileHome {
-            name: name.clone(),
-            dir,
-            root: self.clone(),
-        }
+        let dir = if name.is_default() { self.0.clone() } else { self.profiles_dir().join(name.as_str()) };
+        ProfileHome { name: name.clone(), dir, root: self.clone() }
     }
 
     /// `default` first, then every validly named directory under `profiles/`, sorted.
@@ -133,24 +112,20 @@ impl Root {
             .filter(|n| !n.is_default())
             .collect();
         names.sort();
-        std::iter::once(ProfileName::default_profile())
-            .chain(names)
-            .map(|n| self.home(&n))
-            .collect()
+        std::iter::once(ProfileName::default_profile()).chain(names).map(|n| self.home(&n)).collect()
     }
 
     /// Creates a named profile with its layout; refuses `default` and existing ones.
+    /// The default profile, being the directory it lives in, gets its layout too.
     pub fn create(&self, name: &ProfileName) -> Result<ProfileHome> {
         if name.is_default() {
             return Err(Error::DefaultIsRoot("created"));
         }
         let home = self.home(name);
         if fs::symlink_metadata(&home.dir).is_ok() {
-            return Err(Error::Exists {
-                name: name.to_string(),
-                dir: home.dir,
-            });
+            return Err(Error::Exists { name: name.to_string(), dir: home.dir });
         }
+        self.home(&ProfileName::default_profile()).ensure_layout()?;
         home.ensure_layout()?;
         Ok(home)
     }
@@ -163,10 +138,7 @@ impl Root {
         let home = self.home(name);
         match fs::symlink_metadata(&home.dir) {
             Err(_) => {
-                return Err(Error::NotFound {
-                    name: name.to_string(),
-                    dir: home.dir,
-                });
+                return Err(Error::NotFound { name: name.to_string(), dir: home.dir });
             }
             Ok(meta) if meta.file_type().is_symlink() => return Err(Error::Symlink(home.dir)),
             Ok(_) => {}
@@ -237,26 +209,14 @@ impl ProfileHome {
         for sub in LAYOUT_DIRS {
             fsio::ensure_private_dir(&self.dir.join(sub))?;
         }
-        create_if_missing(
-            &self.config_path(),
-            fsio::SECRET_FILE,
-            config::TEMPLATE.as_bytes(),
-        )?;
-        create_if_missing(
-            &self.env_path(),
-            fsio::SECRET_FILE,
-            dotenv::TEMPLATE.as_bytes(),
-        )?;
+        create_if_missing(&self.config_path(), fsio::SECRET_FILE, config::TEMPLATE.as_bytes())?;
+        create_if_missing(&self.env_path(), fsio::SECRET_FILE, dotenv::TEMPLATE.as_bytes())?;
         Ok(())
     }
 
     /// Bytes in this profile's files (the default profile excludes the others under it).
     pub fn disk_usage(&self) -> u64 {
-        let skip = if self.name.is_default() {
-            Some(self.root.profiles_dir())
-        } else {
-            None
-        };
+        let skip = if self.name.is_default() { Some(self.root.profiles_dir()) } else { None };
         dir_size(&self.dir, skip.as_deref())
     }
 }
@@ -324,18 +284,12 @@ impl Selection {
 /// parent is called `profiles`, else the directory itself.
 fn home_from_exact_dir(dir: &Path) -> ProfileHome {
     let parent = dir.parent();
-    let under_profiles = parent
-        .and_then(Path::file_name)
-        .is_some_and(|n| n == "profiles");
-    let name = dir
-        .file_name()
-        .and_then(|n| ProfileName::parse(&n.to_string_lossy()).ok());
+    let under_profiles = parent.and_then(Path::file_name).is_some_and(|n| n == "profiles");
+    let name = dir.file_name().and_then(|n| ProfileName::parse(&n.to_string_lossy()).ok());
     match (under_profiles, name, parent.and_then(Path::parent)) {
-        (true, Some(name), Some(root)) => ProfileHome {
-            name,
-            dir: dir.to_owned(),
-            root: Root::new(root.to_owned()),
-        },
+        (true, Some(name), Some(root)) => {
+            ProfileHome { name, dir: dir.to_owned(), root: Root::new(root.to_owned()) }
+        }
         _ => ProfileHome {
             name: ProfileName::default_profile(),
             dir: dir.to_owned(),
@@ -365,18 +319,7 @@ mod tests {
         for good in ["a", "researcher", "0", "a_b-c", &"x".repeat(32)] {
             assert!(ProfileName::parse(good).is_ok(), "{good}");
         }
-        for bad in [
-            "",
-            "-a",
-            "_a",
-            "A",
-            "a.b",
-            "a/b",
-            "..",
-            "é",
-            &"x".repeat(33),
-            "a b",
-        ] {
+        for bad in ["", "-a", "_a", "A", "a.b", "a/b", "..", "é", &"x".repeat(33), "a b"] {
             assert!(ProfileName::parse(bad).is_err(), "{bad}");
         }
     }
@@ -394,22 +337,10 @@ mod tests {
     fn resolution_order() {
         let dir = |s: Selection| s.resolve().unwrap().dir().to_owned();
         assert_eq!(dir(sel(None, None, None)), Path::new("/u/.alpi"));
-        assert_eq!(
-            dir(sel(None, None, Some("e"))),
-            Path::new("/u/.alpi/profiles/e")
-        );
-        assert_eq!(
-            dir(sel(None, Some("f"), Some("e"))),
-            Path::new("/u/.alpi/profiles/f")
-        );
-        assert_eq!(
-            dir(sel(None, Some("default"), Some("e"))),
-            Path::new("/u/.alpi")
-        );
-        assert_eq!(
-            dir(sel(Some("/x/h"), Some("f"), Some("e"))),
-            Path::new("/x/h")
-        );
+        assert_eq!(dir(sel(None, None, Some("e"))), Path::new("/u/.alpi/profiles/e"));
+        assert_eq!(dir(sel(None, Some("f"), Some("e"))), Path::new("/u/.alpi/profiles/f"));
+        assert_eq!(dir(sel(None, Some("default"), Some("e"))), Path::new("/u/.alpi"));
+        assert_eq!(dir(sel(Some("/x/h"), Some("f"), Some("e"))), Path::new("/x/h"));
     }
 
     #[test]
@@ -424,14 +355,8 @@ mod tests {
 
     #[test]
     fn bad_names_from_flag_or_env_are_errors() {
-        assert!(matches!(
-            sel(None, Some("../x"), None).resolve(),
-            Err(Error::BadName(_))
-        ));
-        assert!(matches!(
-            sel(None, None, Some("Bad")).resolve(),
-            Err(Error::BadName(_))
-        ));
+        assert!(matches!(sel(None, Some("../x"), None).resolve(), Err(Error::BadName(_))));
+        assert!(matches!(sel(None, None, Some("Bad")).resolve(), Err(Error::BadName(_))));
     }
 
     #[test]

@@ -17,9 +17,7 @@ pub struct Run {
 
 impl Sandbox {
     pub fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
+        Self { dir: tempfile::tempdir().expect("temp dir") }
     }
 
     /// The fake `$HOME`.
@@ -61,23 +59,14 @@ impl Sandbox {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn alpi");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         Run::from(child.wait_with_output().unwrap())
     }
 
     /// Runs and asserts exit 0.
     pub fn ok(&self, args: &[&str]) -> Run {
         let run = self.run(args);
-        assert_eq!(
-            run.code, 0,
-            "alpi {args:?} failed: {}{}",
-            run.stdout, run.stderr
-        );
+        assert_eq!(run.code, 0, "alpi {args:?} failed: {}{}", run.stdout, run.stderr);
         run
     }
 }
@@ -94,9 +83,6 @@ impl From<Output> for Run {
 
 pub fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .permissions()
-        .mode()
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode()
         & 0o7777
 }

@@ -20,9 +20,6 @@ impl SecretKey {
 
 pub fn verify(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
     VerifyingKey::from_bytes(public)
-        .map(|key| {
-            key.verify_strict(message, &Signature::from_bytes(signature))
-                .is_ok()
-        })
+        .map(|key| key.verify_strict(message, &Signature::from_bytes(signature)).is_ok())
         .unwrap_or(false)
 }

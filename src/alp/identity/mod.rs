@@ -35,21 +35,14 @@ pub const PUBLIC_FILE: &str = "alp_key.pub";
 const CREATE_LOCK: &str = "alp_key.lock";
 
 /// Name of the signature backend compiled in.
-pub const BACKEND: &str = if cfg!(feature = "salty") {
-    "salty"
-} else {
-    "ed25519-dalek"
-};
+pub const BACKEND: &str = if cfg!(feature = "salty") { "salty" } else { "ed25519-dalek" };
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Io(#[from] fsio::Error),
     #[error("{}: {source} — restore the key from a backup, or move the file aside to make a new identity (peers that pinned the old one will stop trusting this profile)", path.display())]
-    BadKeyFile {
-        path: PathBuf,
-        source: pem::PemError,
-    },
+    BadKeyFile { path: PathBuf, source: pem::PemError },
     #[error("no identity yet at {} — `alpi peers key` creates one", path.display())]
     Missing { path: PathBuf },
     #[error("could not read the system's random source: {0}")]
@@ -133,11 +126,7 @@ impl Keypair {
     pub fn from_seed(seed: [u8; 32]) -> Self {
         let secret = backend::SecretKey::from_seed(&seed);
         let identity = Identity(secret.public());
-        Self {
-            seed: Zeroizing::new(seed),
-            secret,
-            identity,
-        }
+        Self { seed: Zeroizing::new(seed), secret, identity }
     }
 
     pub fn generate() -> Result<Self> {
@@ -182,9 +171,7 @@ pub struct KeyFiles {
 
 impl KeyFiles {
     pub fn new(secrets_dir: &Path) -> Self {
-        Self {
-            dir: secrets_dir.to_owned(),
-        }
+        Self { dir: secrets_dir.to_owned() }
     }
 
     pub fn private_path(&self) -> PathBuf {
@@ -198,19 +185,16 @@ impl KeyFiles {
     /// Loads the key pair from the private file.
     pub fn load(&self) -> Result<Keypair> {
         let path = self.private_path();
-        let text =
-            fsio::read_optional(&path)?.ok_or_else(|| Error::Missing { path: path.clone() })?;
+        let text = fsio::read_optional(&path)?.ok_or_else(|| Error::Missing { path: path.clone() })?;
         let text = Zeroizing::new(String::from_utf8_lossy(&text).into_owned());
-        let seed =
-            pem::decode_private(&text).map_err(|source| Error::BadKeyFile { path, source })?;
+        let seed = pem::decode_private(&text).map_err(|source| Error::BadKeyFile { path, source })?;
         Ok(Keypair::from_seed(seed))
     }
 
     /// The identity alone, read from the public file (no private key is touched).
     pub fn read_identity(&self) -> Result<Identity> {
         let path = self.public_path();
-        let text =
-            fsio::read_optional(&path)?.ok_or_else(|| Error::Missing { path: path.clone() })?;
+        let text = fsio::read_optional(&path)?.ok_or_else(|| Error::Missing { path: path.clone() })?;
         let key = pem::decode_public(&String::from_utf8_lossy(&text))
             .map_err(|source| Error::BadKeyFile { path, source })?;
         Ok(Identity(key))
@@ -225,11 +209,7 @@ impl KeyFiles {
             Ok(keys) => (keys, false),
             Err(Error::Missing { .. }) => {
                 let keys = Keypair::generate()?;
-                fsio::write_atomic(
-                    &self.private_path(),
-                    fsio::SECRET_FILE,
-                    keys.private_pem().as_bytes(),
-                )?;
+                fsio::write_atomic(&self.private_path(), fsio::SECRET_FILE, keys.private_pem().as_bytes())?;
                 (keys, true)
             }
             Err(e) => return Err(e),
@@ -240,11 +220,7 @@ impl KeyFiles {
 
     fn repair_public(&self, keys: &Keypair) -> Result<()> {
         if self.read_identity().ok().as_ref() != Some(keys.identity()) {
-            fsio::write_atomic(
-                &self.public_path(),
-                fsio::PUBLIC_FILE,
-                keys.public_pem().as_bytes(),
-            )?;
+            fsio::write_atomic(&self.public_path(), fsio::PUBLIC_FILE, keys.public_pem().as_bytes())?;
         }
         Ok(())
     }

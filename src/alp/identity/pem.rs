@@ -5,18 +5,14 @@ use base64ct::{Base64, Encoding};
 
 /// DER of `OneAsymmetricKey { v1, id-Ed25519, OCTET STRING { OCTET STRING seed } }`
 /// up to the seed.
-const PKCS8_V1_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
+const PKCS8_V1_PREFIX: [u8; 16] =
+    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 /// The same structure as v2 (OpenSSL 3 and others may add the public key, `[1]`).
-const PKCS8_V2_PREFIX: [u8; 16] = [
-    0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
+const PKCS8_V2_PREFIX: [u8; 16] =
+    [0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 const PKCS8_V2_PUBLIC_TAG: [u8; 3] = [0x81, 0x21, 0x00];
 /// DER of `SubjectPublicKeyInfo { id-Ed25519, BIT STRING }` up to the key.
-const SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
+const SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
 
 const PRIVATE_LABEL: &str = "PRIVATE KEY";
 const PUBLIC_LABEL: &str = "PUBLIC KEY";
@@ -52,9 +48,7 @@ pub fn decode_private(pem: &str) -> Result<[u8; 32], PemError> {
     let mut der = unarmor(PRIVATE_LABEL, pem)?;
     let seed = match der.len() {
         48 if der[..16] == PKCS8_V1_PREFIX => Ok(take32(&der[16..])),
-        83 if der[..16] == PKCS8_V2_PREFIX && der[48..51] == PKCS8_V2_PUBLIC_TAG => {
-            Ok(take32(&der[16..]))
-        }
+        83 if der[..16] == PKCS8_V2_PREFIX && der[48..51] == PKCS8_V2_PUBLIC_TAG => Ok(take32(&der[16..])),
         _ => Err(PemError::NotEd25519),
     };
     der.fill(0);
@@ -92,10 +86,7 @@ fn unarmor(label: &'static str, pem: &str) -> Result<Vec<u8>, PemError> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
     let start = pem.find(&begin).ok_or(PemError::MissingBlock(label))? + begin.len();
-    let stop = pem[start..]
-        .find(&end)
-        .ok_or(PemError::MissingBlock(label))?
-        + start;
+    let stop = pem[start..].find(&end).ok_or(PemError::MissingBlock(label))? + start;
     let body: String = pem[start..stop].split_whitespace().collect();
     Base64::decode_vec(&body).map_err(|_| PemError::Base64)
 }
@@ -115,10 +106,7 @@ mod tests {
     fn rejects_other_key_types_and_labels() {
         let rsa_like = armor(PRIVATE_LABEL, &[0x30, 0x03, 0x02, 0x01, 0x00]);
         assert_eq!(decode_private(&rsa_like), Err(PemError::NotEd25519));
-        assert_eq!(
-            decode_private(&encode_public(&[1; 32])),
-            Err(PemError::MissingBlock(PRIVATE_LABEL))
-        );
+        assert_eq!(decode_private(&encode_public(&[1; 32])), Err(PemError::MissingBlock(PRIVATE_LABEL)));
         let bad = "-----BEGIN PUBLIC KEY-----\n!!!\n-----END PUBLIC KEY-----\n";
         assert_eq!(decode_public(bad), Err(PemError::Base64));
     }

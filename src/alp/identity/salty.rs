@@ -19,9 +19,6 @@ impl SecretKey {
 
 pub fn verify(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
     salty::PublicKey::try_from(public)
-        .map(|key| {
-            key.verify(message, &salty::Signature::from(signature))
-                .is_ok()
-        })
+        .map(|key| key.verify(message, &salty::Signature::from(signature)).is_ok())
         .unwrap_or(false)
 }
