@@ -6,6 +6,7 @@
 pub mod alp;
 pub mod cli;
 pub mod clock;
+pub mod daemon;
 pub mod fsio;
 pub mod logging;
 pub mod profile;

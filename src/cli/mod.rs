@@ -2,6 +2,7 @@
 //! the user. The only layer that prints; everything below returns values and errors.
 
 mod chat;
+mod daemon;
 mod doctor;
 mod peers;
 mod profile;
@@ -41,6 +42,7 @@ enum Command {
     Profile(profile::ProfileCmd),
     Peers(peers::PeersCmd),
     Doctor(doctor::DoctorCmd),
+    Daemon(daemon::DaemonCmd),
 }
 
 /// Runs the command line of this process.
@@ -60,8 +62,10 @@ pub fn main() -> ExitCode {
 }
 
 fn run(args: Alpi) -> CliResult {
-    let home = Selection::from_env(args.profile).resolve()?;
+    let selection = Selection::from_env(args.profile);
+    let home = selection.resolve()?;
     match args.command {
+        Some(Command::Daemon(cmd)) => daemon::run(cmd, &home, selection.is_explicit()),
         None => chat::repl(&home),
         Some(Command::Profile(cmd)) => profile::run(cmd, &home),
         Some(Command::Peers(cmd)) => peers::run(cmd, &home),

@@ -103,6 +103,31 @@ fn open_append(path: &Path) -> fsio::Result<File> {
         .map_err(|e| fsio::Error::new("open log", path, e))
 }
 
+/// A profile's `logs/service.log`: one stamped line per event (ALP hits, job fires,
+/// gateway accepts), written directly so a daemon serving many profiles keeps each
+/// profile's events in its own file.
+pub struct ServiceLog {
+    file: std::sync::Mutex<Option<RotatingFile>>,
+}
+
+impl ServiceLog {
+    /// Opens `path`; if it cannot be opened, events are dropped (and said so once).
+    pub fn open(path: &Path) -> Self {
+        let file = RotatingFile::open(path, MAX_LOG_BYTES, KEEP_BACKUPS)
+            .map_err(|e| log::warn!("service log unavailable: {e}"))
+            .ok();
+        Self { file: std::sync::Mutex::new(file) }
+    }
+
+    /// `<UTC time> <LEVEL> <target> <message>`.
+    pub fn event(&self, level: Level, target: &str, message: std::fmt::Arguments<'_>) {
+        let line = format!("{} {level} {target} {message}\n", UtcTime::now().iso_millis());
+        if let Some(file) = self.file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            let _ = file.append_line(line.as_bytes());
+        }
+    }
+}
+
 /// Collects the pieces `simple-logging` writes and emits each finished line, stamped.
 pub struct LineSink {
     file: Option<RotatingFile>,

@@ -115,6 +115,11 @@ impl Root {
         std::iter::once(ProfileName::default_profile()).chain(names).map(|n| self.home(&n)).collect()
     }
 
+    /// The profile on this machine whose identity is `identity`, if any.
+    pub fn find_by_identity(&self, identity: &crate::alp::identity::Identity) -> Option<ProfileHome> {
+        self.list().into_iter().find(|home| home.keys().read_identity().ok().as_ref() == Some(identity))
+    }
+
     /// Creates a named profile with its layout; refuses `default` and existing ones.
     /// The default profile, being the directory it lives in, gets its layout too.
     pub fn create(&self, name: &ProfileName) -> Result<ProfileHome> {
@@ -265,6 +270,11 @@ impl Selection {
             env_profile: non_empty("ALPI_PROFILE").map(|v| v.to_string_lossy().into_owned()),
             user_home: std::env::home_dir(),
         }
+    }
+
+    /// Whether a profile was named at all (`ALPI_HOME`, `-p` or `ALPI_PROFILE`).
+    pub fn is_explicit(&self) -> bool {
+        self.alpi_home.is_some() || self.flag.is_some() || self.env_profile.is_some()
     }
 
     pub fn resolve(&self) -> Result<ProfileHome> {

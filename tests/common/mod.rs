@@ -86,3 +86,77 @@ pub fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode()
         & 0o7777
 }
+
+/// A running `alpi daemon run`, stopped (SIGKILL) when dropped if still alive.
+pub struct Daemon {
+    pub child: std::process::Child,
+    pub ready_line: String,
+}
+
+impl Sandbox {
+    /// Starts `alpi [args] daemon run` and waits for its readiness line on stdout.
+    pub fn daemon(&self, args: &[&str]) -> Daemon {
+        self.try_daemon(args).unwrap_or_else(|(code, err)| panic!("daemon did not start ({code:?}): {err}"))
+    }
+
+    /// Like [`Sandbox::daemon`], but a daemon that exits instead returns its code and stderr.
+    pub fn try_daemon(&self, args: &[&str]) -> Result<Daemon, (Option<i32>, String)> {
+        use std::io::{BufRead, Read};
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["daemon", "run"]);
+        let mut child =
+            self.cmd(&full).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn daemon");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        if line.is_empty() {
+            let status = child.wait().unwrap();
+            let mut err = String::new();
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            return Err((status.code(), err));
+        }
+        Ok(Daemon { child, ready_line: line })
+    }
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then waits; returns the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        unsafe_kill(self.child.id(), 15);
+        self.child.wait().unwrap().code()
+    }
+
+    /// SIGKILL, then waits: the daemon gets no chance to clean up.
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: u32, signal: i32) {
+    let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+/// Polls `done` every 20 ms until it holds or `secs` pass; for conditions with no event
+/// to wait on (another process's rescan).
+pub fn eventually(secs: u64, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    done()
+}

@@ -1,0 +1,81 @@
+//! ALP.1 figures for ci/bench, as `name value unit` lines:
+//! - `link.ping` round trip over the real daemon's Unix socket, p50 and p99 of 2,000
+//!   sequential pings from an in-process client (sign, send, verify the reply);
+//! - the daemon's resident memory when idle, serving three profiles.
+
+use std::io::BufRead;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use alpi::alp::client::{self, Route};
+use alpi::alp::peers::{Peer, PeerFiles};
+use alpi::alp::wire::json::Object;
+use alpi::profile::{ProfileName, Root};
+
+const BIN: &str = env!("CARGO_BIN_EXE_alpi");
+const PINGS: usize = 2000;
+
+fn vm_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = Root::new(dir.path().join(".alpi"));
+    let default = root.home(&ProfileName::default_profile());
+    default.ensure_layout().unwrap();
+    let (me, _) = default.keys().load_or_create().unwrap();
+    let mut homes = vec![];
+    for name in ["researcher", "cron"] {
+        let home = root.create(&ProfileName::parse(name).unwrap()).unwrap();
+        let (keys, _) = home.keys().load_or_create().unwrap();
+        let mut back = Peer::new("default", me.identity().clone(), vec!["link.ping".into()]);
+        back.rate_limit = Some(serde_norway::from_str("per_minute: 1000000").unwrap());
+        PeerFiles::new(&home.dir().join("alp")).add(back).unwrap();
+        homes.push((home, keys));
+    }
+
+    let mut daemon = Command::new(BIN)
+        .args(["daemon", "run"])
+        .env("HOME", dir.path())
+        .env_remove("ALPI_HOME")
+        .env_remove("ALPI_PROFILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    assert!(ready.contains("serving"), "daemon did not start: {ready:?}");
+    std::thread::sleep(Duration::from_millis(500)); // let start-up allocations settle
+    let idle_rss = vm_kib(daemon.id(), "VmRSS:");
+
+    let (target_home, target_keys) = &homes[0];
+    let peer = Peer::new("researcher", target_keys.identity().clone(), vec![]);
+    let route = Route::for_peer(&peer, &root);
+    assert_eq!(route, Route::Unix(target_home.dir().join("alp/alp.sock")));
+    let mut times: Vec<Duration> = (0..PINGS)
+        .map(|i| {
+            let params = Object::new().with("nonce", i.to_string());
+            let reply =
+                client::call(&me, &peer, &route, "link.ping", params, Duration::from_secs(5), &mut |_| {})
+                    .expect("ping");
+            reply.elapsed
+        })
+        .collect();
+    let peak_rss = vm_kib(daemon.id(), "VmHWM:");
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("alp1.ping.p50 {:.3} ms", ms(times[PINGS / 2]));
+    println!("alp1.ping.p99 {:.3} ms", ms(times[PINGS * 99 / 100]));
+    println!("rss.daemon.idle_3_profiles {idle_rss} KiB");
+    println!("rss.daemon.peak_after_{PINGS}_pings {peak_rss} KiB");
+}

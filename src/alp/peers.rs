@@ -1,0 +1,396 @@
+//! `alp/peers.yaml` (pinned peers and what each may call) and `alp/pending_peers.yaml`
+//! (unpinned senders seen recently), in the original alpi's formats (ALP spec §4).
+//!
+//! Reads never fail the caller on a bad entry: malformed entries are skipped. A file
+//! that is not YAML at all is an error for commands that would rewrite it, so a typo
+//! never costs the user their peer list; the listener treats it as "no peers".
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_norway::{Mapping, Value};
+
+use crate::alp::identity::Identity;
+use crate::fsio;
+
+/// Methods a peer accepted from pending may call unless told otherwise.
+pub const DEFAULT_ALLOW: [&str; 2] = ["link.ping", "link.ask"];
+/// Pending senders kept, most recently seen first.
+pub const PENDING_CAP: usize = 20;
+/// A known pending sender's `last_seen` is refreshed at most this often (seconds), so
+/// a flood of unpinned envelopes cannot turn into a flood of file writes.
+const PENDING_REFRESH_SECS: f64 = 10.0;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {message} — fix the file or move it aside; it was left untouched", path.display())]
+    Malformed { path: PathBuf, message: String },
+    #[error("invalid peer id {0:?}: use 1–64 of a-z, 0-9, '_' and '-'")]
+    BadId(String),
+    #[error("a peer called {0:?} is already pinned; `alpi peers remove {0}` first")]
+    DuplicateId(String),
+    #[error("that key is already pinned as {0:?}")]
+    DuplicateKey(String),
+    #[error("no peer called {0:?} — `alpi peers list` shows the pinned ones")]
+    UnknownId(String),
+    #[error("invalid address {0:?}: expected host:port")]
+    BadAddress(String),
+    #[error(transparent)]
+    Io(#[from] fsio::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A peer's local label: lowercase, never sent on the wire.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if ok { Ok(()) } else { Err(Error::BadId(id.to_owned())) }
+}
+
+/// `host:port`, split on the last `:` (so `[::1]:7423` and `fe80::1:7423` work).
+pub fn validate_address(address: &str) -> Result<()> {
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => Ok(()),
+        _ => Err(Error::BadAddress(address.to_owned())),
+    }
+}
+
+/// One pinned peer. Field order is the file's key order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Peer {
+    pub id: String,
+    pub pubkey: Identity,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_string")]
+    pub alias: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_string")]
+    pub address: Option<String>,
+    #[serde(default, deserialize_with = "string_list")]
+    pub allow: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Value>,
+    /// Keys written by other versions (e.g. `budget`), kept as they were.
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+impl Peer {
+    pub fn new(id: &str, pubkey: Identity, allow: Vec<String>) -> Self {
+        Self {
+            id: id.to_owned(),
+            pubkey,
+            alias: None,
+            address: None,
+            allow,
+            rate_limit: None,
+            tools: None,
+            extra: Mapping::new(),
+        }
+    }
+
+    /// Exact match against `allow`; empty denies everything. Every `workgroup.*`
+    /// bypasses the list (room membership is checked by the room itself).
+    pub fn may_call(&self, method: &str) -> bool {
+        method.starts_with("workgroup.") || self.allow.iter().any(|m| m == method)
+    }
+
+    /// `rate_limit.per_minute` when it is a positive integer.
+    pub fn per_minute(&self) -> Option<u32> {
+        let n = self.rate_limit.as_ref()?.get("per_minute")?.as_u64()?;
+        u32::try_from(n).ok().filter(|n| *n > 0)
+    }
+
+    /// True for peers on this machine (reached over the profile's Unix socket).
+    pub fn is_local(&self) -> bool {
+        self.address.is_none()
+    }
+}
+
+fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) if !s.is_empty() => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+fn string_list<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::Sequence(items) => items
+            .into_iter()
+            .filter_map(|v| match v {
+                Value::String(s) => Some(s),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// A sender that signed a valid envelope but is not pinned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    pub pubkey: Identity,
+    #[serde(default)]
+    pub first_seen: f64,
+    #[serde(default)]
+    pub last_seen: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_string")]
+    pub address: Option<String>,
+}
+
+/// The peer files of one profile (`<home>/alp/`).
+#[derive(Debug, Clone)]
+pub struct PeerFiles {
+    alp_dir: PathBuf,
+}
+
+impl PeerFiles {
+    pub fn new(alp_dir: &Path) -> Self {
+        Self { alp_dir: alp_dir.to_owned() }
+    }
+
+    pub fn peers_path(&self) -> PathBuf {
+        self.alp_dir.join("peers.yaml")
+    }
+
+    pub fn pending_path(&self) -> PathBuf {
+        self.alp_dir.join("pending_peers.yaml")
+    }
+
+    fn lock(&self) -> Result<fsio::LockGuard> {
+        fsio::ensure_private_dir(&self.alp_dir)?;
+        Ok(fsio::lock_exclusive(&self.alp_dir.join("peers.lock"))?)
+    }
+
+    /// The pinned peers; a missing file is none.
+    pub fn load(&self) -> Result<Vec<Peer>> {
+        load_list(&self.peers_path())
+    }
+
+    /// Pins `peer`, refusing a duplicate id or key.
+    pub fn add(&self, peer: Peer) -> Result<()> {
+        validate_id(&peer.id)?;
+        if let Some(address) = &peer.address {
+            validate_address(address)?;
+        }
+        self.update(|peers| {
+            if peers.iter().any(|p| p.id == peer.id) {
+                return Err(Error::DuplicateId(peer.id.clone()));
+            }
+            if let Some(p) = peers.iter().find(|p| p.pubkey == peer.pubkey) {
+                return Err(Error::DuplicateKey(p.id.clone()));
+            }
+            peers.push(peer);
+            Ok(())
+        })
+    }
+
+    /// Unpins the peer called `id`.
+    pub fn remove(&self, id: &str) -> Result<Peer> {
+        let mut removed = None;
+        self.update(|peers| {
+            let at = peers.iter().position(|p| p.id == id).ok_or_else(|| Error::UnknownId(id.to_owned()))?;
+            removed = Some(peers.remove(at));
+            Ok(())
+        })?;
+        Ok(removed.expect("set by the update"))
+    }
+
+    /// Read-modify-write of `peers.yaml` under `alp/peers.lock`.
+    pub fn update(&self, change: impl FnOnce(&mut Vec<Peer>) -> Result<()>) -> Result<()> {
+        let _lock = self.lock()?;
+        let mut peers = self.load()?;
+        change(&mut peers)?;
+        save_list(&self.peers_path(), &peers)
+    }
+
+    /// Unpinned senders, most recent first.
+    pub fn pending(&self) -> Result<Vec<Pending>> {
+        let mut list: Vec<Pending> = load_list(&self.pending_path())?;
+        list.sort_by(|a, b| b.last_seen.total_cmp(&a.last_seen));
+        Ok(list)
+    }
+
+    /// Notes an unpinned sender: refreshes `last_seen` or adds it, keeping the 20 most
+    /// recent. Returns whether the file was written.
+    pub fn record_pending(&self, pubkey: &Identity, address: Option<&str>, now: f64) -> Result<bool> {
+        let _lock = self.lock()?;
+        let mut list: Vec<Pending> = load_list(&self.pending_path()).unwrap_or_default();
+        match list.iter_mut().find(|p| &p.pubkey == pubkey) {
+            Some(known) if now - known.last_seen < PENDING_REFRESH_SECS => return Ok(false),
+            Some(known) => {
+                known.last_seen = now;
+                if known.address.is_none() {
+                    known.address = address.map(str::to_owned);
+                }
+            }
+            None => list.push(Pending {
+                pubkey: pubkey.clone(),
+                first_seen: now,
+                last_seen: now,
+                address: address.map(str::to_owned),
+            }),
+        }
+        list.sort_by(|a, b| b.last_seen.total_cmp(&a.last_seen));
+        list.truncate(PENDING_CAP);
+        save_list(&self.pending_path(), &list)?;
+        Ok(true)
+    }
+
+    /// Pins a pending sender as `id` with `allow`, and drops it from pending.
+    pub fn accept(&self, pubkey: &Identity, id: &str, allow: Vec<String>) -> Result<Peer> {
+        let pending = self.pending()?;
+        let mut peer = Peer::new(id, pubkey.clone(), allow);
+        peer.address = pending.iter().find(|p| &p.pubkey == pubkey).and_then(|p| p.address.clone());
+        self.add(peer.clone())?;
+        self.discard(pubkey)?;
+        Ok(peer)
+    }
+
+    /// Forgets a pending sender. Returns whether it was there.
+    pub fn discard(&self, pubkey: &Identity) -> Result<bool> {
+        let _lock = self.lock()?;
+        let mut list: Vec<Pending> = load_list(&self.pending_path())?;
+        let before = list.len();
+        list.retain(|p| &p.pubkey != pubkey);
+        if list.len() == before {
+            return Ok(false);
+        }
+        save_list(&self.pending_path(), &list)?;
+        Ok(true)
+    }
+}
+
+/// A YAML list of `T`, skipping entries that do not parse as one.
+fn load_list<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    let Some(bytes) = fsio::read_optional(path)? else { return Ok(Vec::new()) };
+    let doc: Option<Value> = serde_norway::from_slice(&bytes)
+        .map_err(|e| Error::Malformed { path: path.to_owned(), message: e.to_string() })?;
+    match doc {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Sequence(items)) => {
+            Ok(items.into_iter().filter_map(|item| serde_norway::from_value(item).ok()).collect())
+        }
+        Some(_) => {
+            Err(Error::Malformed { path: path.to_owned(), message: "expected a list of entries".into() })
+        }
+    }
+}
+
+fn save_list<T: Serialize>(path: &Path, items: &[T]) -> Result<()> {
+    let text = if items.is_empty() {
+        "[]\n".to_owned()
+    } else {
+        serde_norway::to_string(items).expect("peer entries always serialise")
+    };
+    Ok(fsio::write_atomic(path, fsio::SECRET_FILE, text.as_bytes())?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alp::identity::Keypair;
+
+    fn key(n: u8) -> Identity {
+        Keypair::from_seed([n; 32]).identity().clone()
+    }
+
+    fn files() -> (tempfile::TempDir, PeerFiles) {
+        let dir = tempfile::tempdir().unwrap();
+        let files = PeerFiles::new(&dir.path().join("alp"));
+        (dir, files)
+    }
+
+    #[test]
+    fn writes_keys_in_the_original_order_and_reads_them_back() {
+        let (_d, f) = files();
+        let mut peer = Peer::new("home", key(1), vec!["link.ping".into()]);
+        peer.alias = Some("Home server".into());
+        peer.address = Some("100.64.0.2:7423".into());
+        f.add(peer.clone()).unwrap();
+        let text = std::fs::read_to_string(f.peers_path()).unwrap();
+        let keys: Vec<&str> =
+            text.lines().filter_map(|l| l.trim_start_matches("- ").trim().split(':').next()).collect();
+        assert_eq!(&keys[..5], ["id", "pubkey", "alias", "address", "allow"], "{text}");
+        assert_eq!(f.load().unwrap(), [peer]);
+        assert_eq!(fsio::mode_of(&f.peers_path()), Some(0o600));
+    }
+
+    #[test]
+    fn reads_a_file_written_by_the_original_and_skips_malformed_entries() {
+        let (_d, f) = files();
+        std::fs::create_dir_all(f.peers_path().parent().unwrap()).unwrap();
+        let text = format!(
+            "- id: laptop\n  pubkey: {}\n  allow:\n  - link.ping\n  - link.ask\n  budget: {{usd: 1}}\n  rate_limit:\n    per_minute: 5\n\
+             - id: broken\n  pubkey: not-a-key\n- just a string\n- pubkey: {}\n- id: nokey\n",
+            key(1),
+            key(2)
+        );
+        std::fs::write(f.peers_path(), text).unwrap();
+        let peers = f.load().unwrap();
+        assert_eq!(peers.len(), 1);
+        assert_eq!(peers[0].allow, ["link.ping", "link.ask"]);
+        assert_eq!(peers[0].per_minute(), Some(5));
+        assert!(peers[0].extra.contains_key("budget"), "unknown keys survive a rewrite");
+    }
+
+    #[test]
+    fn add_rejects_duplicates_and_bad_input_without_touching_the_file() {
+        let (_d, f) = files();
+        f.add(Peer::new("a", key(1), vec![])).unwrap();
+        let before = std::fs::read(f.peers_path()).unwrap();
+        assert!(matches!(f.add(Peer::new("a", key(2), vec![])), Err(Error::DuplicateId(_))));
+        assert!(matches!(f.add(Peer::new("b", key(1), vec![])), Err(Error::DuplicateKey(id)) if id == "a"));
+        assert!(matches!(f.add(Peer::new("B", key(3), vec![])), Err(Error::BadId(_))));
+        let mut bad = Peer::new("c", key(3), vec![]);
+        bad.address = Some("nohost".into());
+        assert!(matches!(f.add(bad), Err(Error::BadAddress(_))));
+        assert_eq!(std::fs::read(f.peers_path()).unwrap(), before);
+    }
+
+    #[test]
+    fn a_file_that_is_not_yaml_is_never_overwritten() {
+        let (_d, f) = files();
+        std::fs::create_dir_all(f.peers_path().parent().unwrap()).unwrap();
+        std::fs::write(f.peers_path(), "- id: [unclosed\n").unwrap();
+        let err = f.add(Peer::new("a", key(1), vec![])).unwrap_err().to_string();
+        assert!(err.contains("peers.yaml") && err.contains("left untouched"), "{err}");
+        assert_eq!(std::fs::read_to_string(f.peers_path()).unwrap(), "- id: [unclosed\n");
+    }
+
+    #[test]
+    fn allow_lists_are_exact_and_empty_denies() {
+        let p = Peer::new("a", key(1), vec!["link.ping".into()]);
+        assert!(p.may_call("link.ping"));
+        assert!(!p.may_call("link.ask") && !p.may_call("link.*") && !p.may_call("link.pin"));
+        assert!(p.may_call("workgroup.pull"));
+        assert!(!Peer::new("b", key(2), vec![]).may_call("link.ping"));
+    }
+
+    #[test]
+    fn pending_dedupes_refreshes_and_keeps_the_twenty_most_recent() {
+        let (_d, f) = files();
+        for n in 0..25u8 {
+            assert!(f.record_pending(&key(n), None, f64::from(n) * 100.0).unwrap());
+        }
+        assert!(!f.record_pending(&key(24), None, 2405.0).unwrap(), "refresh is throttled");
+        assert!(f.record_pending(&key(24), Some("10.0.0.1:7423"), 2500.0).unwrap());
+        let list = f.pending().unwrap();
+        assert_eq!(list.len(), PENDING_CAP);
+        assert_eq!(list[0].pubkey, key(24));
+        assert_eq!(list[0].first_seen, 2400.0);
+        assert_eq!(list[0].last_seen, 2500.0);
+        assert!(list.iter().all(|p| p.pubkey != key(0)));
+
+        let peer = f.accept(&key(24), "newbie", DEFAULT_ALLOW.map(String::from).to_vec()).unwrap();
+        assert_eq!(peer.address.as_deref(), Some("10.0.0.1:7423"));
+        assert!(f.pending().unwrap().iter().all(|p| p.pubkey != key(24)));
+        assert!(f.discard(&key(23)).unwrap());
+        assert!(!f.discard(&key(23)).unwrap());
+    }
+}

@@ -1,0 +1,332 @@
+//! `alpi daemon run`: one foreground process that serves the ALP socket of every
+//! profile under the root (or of one profile), notices profiles created later, holds a
+//! pid file and a lock on each profile it serves, answers its control socket, and stops
+//! cleanly on SIGTERM/SIGINT (SIGHUP rescans).
+//!
+//! Async stops at the sockets: listeners run on smol, requests are handled on the
+//! blocking pool, and everything else here is plain sequential code.
+
+pub mod control;
+mod signals;
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+use smol::net::unix::UnixListener;
+
+use crate::alp::dispatch::{self, Node};
+use crate::alp::methods::NoAgent;
+use crate::alp::transport::unix;
+use crate::clock::now_micros;
+use crate::fsio;
+use crate::profile::config::Config;
+use crate::profile::{self, ProfileHome, Root};
+use control::{Reply, Request, ServedProfile, Status};
+use signals::Signal;
+
+/// New and removed profiles are noticed within this long.
+pub const RESCAN_EVERY: Duration = Duration::from_secs(2);
+
+/// What one daemon serves.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Every profile under the root (`alpi daemon run`).
+    All,
+    /// One profile (`alpi -p NAME daemon run`, or `ALPI_HOME`).
+    One(ProfileHome),
+}
+
+impl Scope {
+    /// `all` or the profile's name: names the pid file and control socket.
+    pub fn name(&self) -> String {
+        match self {
+            Scope::All => "all".into(),
+            Scope::One(home) => home.name().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "profile {profile} is already served by daemon pid {pid} — stop it with `alpi{flag} daemon stop`"
+    )]
+    Busy { profile: String, pid: String, flag: String },
+    #[error(transparent)]
+    Io(#[from] fsio::Error),
+    #[error("{profile}: {source}")]
+    Node { profile: String, source: dispatch::Error },
+    #[error(transparent)]
+    Profile(#[from] profile::Error),
+    #[error("cannot take over signals: {0}")]
+    Signals(std::io::Error),
+}
+
+/// `<root>/run/daemon-<scope>.pid`.
+pub fn pid_path(root: &Root, scope: &str) -> PathBuf {
+    root.path().join("run").join(format!("daemon-{scope}.pid"))
+}
+
+/// `<root>/run/daemon-<scope>.sock`.
+pub fn control_path(root: &Root, scope: &str) -> PathBuf {
+    root.path().join("run").join(format!("daemon-{scope}.sock"))
+}
+
+/// Runs the daemon until it is told to stop. `ready` is called once every profile's
+/// socket and the control socket accept connections.
+pub fn run(root: &Root, scope: Scope, ready: impl FnOnce(&Status)) -> Result<(), Error> {
+    let (events_tx, events_rx) = smol::channel::unbounded::<Signal>();
+    let signal_tx = events_tx.clone();
+    signals::take_over(move |s| {
+        let _ = signal_tx.send_blocking(s);
+    })
+    .map_err(Error::Signals)?;
+
+    let run_dir = root.path().join("run");
+    fsio::ensure_private_dir(&run_dir)?;
+    fsio::ensure_private_dir(&root.path().join("logs"))?;
+    crate::logging::init(&root.path().join("logs").join("daemon.log"), log::LevelFilter::Info);
+
+    let daemon = Arc::new(Daemon {
+        root: root.clone(),
+        scope: scope.clone(),
+        started_at: now_micros(),
+        served: Mutex::new(BTreeMap::new()),
+        busy_logged: Mutex::new(Vec::new()),
+    });
+    for home in daemon.wanted() {
+        daemon.serve(&home)?;
+    }
+    let scope_name = scope.name();
+    let pid_file = pid_path(root, &scope_name);
+    let stamp = format!("{} {}\n", std::process::id(), daemon.started_at / 1_000_000);
+    fsio::write_atomic(&pid_file, fsio::SECRET_FILE, stamp.as_bytes())?;
+    let control_socket = control_path(root, &scope_name);
+    let control = unix::bind(&control_socket)?;
+
+    let result = smol::block_on(async {
+        let _control = smol::spawn(serve_control(control, daemon.clone(), events_tx.clone()));
+        let _rescan = matches!(scope, Scope::All).then(|| smol::spawn(rescan_forever(daemon.clone())));
+        log::info!("daemon {scope_name} serving {} (pid {})", daemon.names().join(", "), std::process::id());
+        ready(&daemon.status());
+        while let Ok(event) = events_rx.recv().await {
+            match event {
+                Signal::Stop => break,
+                Signal::Reload => daemon.rescan(),
+            }
+        }
+        Ok(())
+    });
+    log::info!("daemon {scope_name} stopping");
+    daemon.served.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    let _ = std::fs::remove_file(&control_socket);
+    let _ = std::fs::remove_file(&pid_file);
+    result
+}
+
+struct Daemon {
+    root: Root,
+    scope: Scope,
+    started_at: i64,
+    served: Mutex<BTreeMap<String, Served>>,
+    /// Profiles already reported as held by another daemon (said once, not every rescan).
+    busy_logged: Mutex<Vec<String>>,
+}
+
+/// A profile being served. Dropping it stops its listener and removes its socket.
+struct Served {
+    node: Arc<Node>,
+    socket: PathBuf,
+    _lock: File,
+    _listener: smol::Task<std::io::Result<()>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+impl Daemon {
+    /// The profiles this daemon should be serving now.
+    fn wanted(&self) -> Vec<ProfileHome> {
+        match &self.scope {
+            Scope::All => {
+                self.root.list().into_iter().filter(|h| h.exists() || h.name().is_default()).collect()
+            }
+            Scope::One(home) => vec![home.clone()],
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.served.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+    }
+
+    /// Locks the profile, opens its node and starts listening on its socket.
+    fn serve(&self, home: &ProfileHome) -> Result<(), Error> {
+        let name = home.name().to_string();
+        home.ensure_layout()?;
+        let lock = lock_profile(home)?;
+        let config = Config::load(&home.config_path()).unwrap_or_default();
+        let agent = Arc::new(NoAgent::for_profile(&name, &config.model));
+        let node = Node::open(home, agent, now_micros())
+            .map_err(|source| Error::Node { profile: name.clone(), source })?;
+        let node = Arc::new(node);
+        let socket = unix::socket_path(home.dir());
+        let listener = unix::bind(&socket)?;
+        let task = smol::spawn(unix::serve(listener, node.clone()));
+        let served = Served { node, socket, _lock: lock, _listener: task };
+        self.served.lock().unwrap_or_else(|p| p.into_inner()).insert(name, served);
+        Ok(())
+    }
+
+    /// Starts serving new profiles and stops serving removed ones.
+    fn rescan(&self) {
+        let wanted = self.wanted();
+        let gone: Vec<String> = {
+            let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
+            served
+                .keys()
+                .filter(|name| !wanted.iter().any(|h| h.name().as_str() == name.as_str()))
+                .cloned()
+                .collect()
+        };
+        for name in gone {
+            log::info!("profile {name} is gone; no longer serving it");
+            self.served.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+        }
+        for home in wanted {
+            let name = home.name().to_string();
+            if self.served.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&name) {
+                continue;
+            }
+            match self.serve(&home) {
+                Ok(()) => log::info!("now serving new profile {name}"),
+                Err(e) => {
+                    let mut said = self.busy_logged.lock().unwrap_or_else(|p| p.into_inner());
+                    if !said.contains(&name) {
+                        log::warn!("not serving {name}: {e}");
+                        said.push(name);
+                    }
+                }
+            }
+        }
+    }
+
+    fn status(&self) -> Status {
+        let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
+        Status {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            scope: self.scope.name(),
+            started_at_micros: self.started_at,
+            profiles: served
+                .iter()
+                .map(|(name, s)| ServedProfile {
+                    name: name.clone(),
+                    identity: s.node.identity().to_string(),
+                    socket: s.socket.display().to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Takes `<home>/alp/daemon.lock` and writes our pid in it, or says who holds it.
+fn lock_profile(home: &ProfileHome) -> Result<File, Error> {
+    let path = home.dir().join("alp").join("daemon.lock");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(fsio::SECRET_FILE)
+        .open(&path)
+        .map_err(|e| fsio::Error::new("open", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let name = home.name();
+            let flag = if name.is_default() { String::new() } else { format!(" -p {name}") };
+            return Err(Error::Busy { profile: name.to_string(), pid: holder.trim().to_owned(), flag });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(fsio::Error::new("lock", &path, e).into()),
+    }
+    let stamped = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(std::process::id().to_string().as_bytes()));
+    stamped.map_err(|e| fsio::Error::new("write", &path, e))?;
+    Ok(file)
+}
+
+async fn rescan_forever(daemon: Arc<Daemon>) {
+    loop {
+        smol::Timer::after(RESCAN_EVERY).await;
+        let d = daemon.clone();
+        smol::unblock(move || d.rescan()).await;
+    }
+}
+
+async fn serve_control(listener: UnixListener, daemon: Arc<Daemon>, events: smol::channel::Sender<Signal>) {
+    while let Ok((mut stream, _)) = listener.accept().await {
+        let mut bytes = Vec::new();
+        let read = (&mut stream).take(control::MAX_MESSAGE as u64).read_to_end(&mut bytes).await;
+        let Ok(request) =
+            read.map_err(|_| ()).and_then(|_| postcard::from_bytes::<Request>(&bytes).map_err(|_| ()))
+        else {
+            continue;
+        };
+        let reply = match request {
+            Request::Status => Reply::Status(daemon.status()),
+            Request::Stop => Reply::Stopping,
+            Request::Reload => {
+                let d = daemon.clone();
+                smol::unblock(move || d.rescan()).await;
+                Reply::Reloaded { profiles: daemon.names().len() as u32 }
+            }
+        };
+        if let Ok(out) = postcard::to_stdvec(&reply) {
+            let _ = stream.write_all(&out).await;
+        }
+        let _ = stream.close().await;
+        if request == Request::Stop {
+            let _ = events.send(Signal::Stop).await;
+        }
+    }
+}
+
+/// Control sockets of every daemon running under `root`, with their scope names.
+pub fn running(root: &Root) -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(root.path().join("run")) else { return Vec::new() };
+    let mut found: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let scope = name.strip_prefix("daemon-")?.strip_suffix(".sock")?.to_owned();
+            Some((scope, e.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Whether a process with `pid` exists (signal 0 probes without sending anything).
+pub fn process_alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 performs only the permission/existence check.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The pid recorded in a pid file, if readable.
+pub fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.split_whitespace().next()?.parse().ok()
+}
