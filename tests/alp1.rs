@@ -171,3 +171,42 @@ fn profiles_created_later_are_served_within_seconds() {
         "the new profile was not served within 5 s"
     );
 }
+
+#[test]
+fn malformed_or_oversized_input_is_closed_without_a_byte() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let sb = Sandbox::new();
+    two_profiles(&sb);
+    let _daemon = sb.daemon(&[]);
+    let sock = sb.profile("researcher").join("alp/alp.sock");
+    let send = |bytes: &[u8]| {
+        let mut s = UnixStream::connect(&sock).unwrap();
+        // A write can fail once the server has given up on an oversized line; that is fine.
+        let _ = s.write_all(bytes);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).unwrap();
+        answer
+    };
+    assert!(send(b"this is not json\n").is_empty());
+    assert!(send(b"{\"jsonrpc\":\"2.0\"}\n").is_empty());
+    assert!(send(b"").is_empty());
+    let mut huge = vec![b' '; 1024 * 1024 + 10];
+    huge.push(b'\n');
+    assert!(send(&huge).is_empty());
+    // The daemon is still serving afterwards.
+    sb.ok(&["peers", "ping", "researcher"]);
+}
+
+#[test]
+fn daemon_status_and_stop_without_a_daemon_say_so() {
+    let sb = Sandbox::new();
+    sb.ok(&["peers", "key"]);
+    let status = sb.run(&["daemon", "status"]);
+    assert_eq!(status.code, 1);
+    assert!(status.stdout.contains("no daemon running"), "{}", status.stdout);
+    let stop = sb.run(&["daemon", "stop"]);
+    assert_eq!(stop.code, 1);
+    assert!(stop.stderr.contains("no daemon all is running"), "{}", stop.stderr);
+}

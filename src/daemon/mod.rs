@@ -14,7 +14,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -124,7 +124,7 @@ pub fn run(root: &Root, scope: Scope, ready: impl FnOnce(&Status)) -> Result<(),
         Ok(())
     });
     log::info!("daemon {scope_name} stopping");
-    daemon.served.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    daemon.served().clear();
     let _ = std::fs::remove_file(&control_socket);
     let _ = std::fs::remove_file(&pid_file);
     result
@@ -154,6 +154,10 @@ impl Drop for Served {
 }
 
 impl Daemon {
+    fn served(&self) -> MutexGuard<'_, BTreeMap<String, Served>> {
+        self.served.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The profiles this daemon should be serving now.
     fn wanted(&self) -> Vec<ProfileHome> {
         match &self.scope {
@@ -165,7 +169,7 @@ impl Daemon {
     }
 
     fn names(&self) -> Vec<String> {
-        self.served.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect()
+        self.served().keys().cloned().collect()
     }
 
     /// Locks the profile, opens its node and starts listening on its socket.
@@ -182,7 +186,7 @@ impl Daemon {
         let listener = unix::bind(&socket)?;
         let task = smol::spawn(unix::serve(listener, node.clone()));
         let served = Served { node, socket, _lock: lock, _listener: task };
-        self.served.lock().unwrap_or_else(|p| p.into_inner()).insert(name, served);
+        self.served().insert(name, served);
         Ok(())
     }
 
@@ -190,7 +194,7 @@ impl Daemon {
     fn rescan(&self) {
         let wanted = self.wanted();
         let gone: Vec<String> = {
-            let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
+            let served = self.served();
             served
                 .keys()
                 .filter(|name| !wanted.iter().any(|h| h.name().as_str() == name.as_str()))
@@ -199,17 +203,17 @@ impl Daemon {
         };
         for name in gone {
             log::info!("profile {name} is gone; no longer serving it");
-            self.served.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+            self.served().remove(&name);
         }
         for home in wanted {
             let name = home.name().to_string();
-            if self.served.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&name) {
+            if self.served().contains_key(&name) {
                 continue;
             }
             match self.serve(&home) {
                 Ok(()) => log::info!("now serving new profile {name}"),
                 Err(e) => {
-                    let mut said = self.busy_logged.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut said = self.busy_logged.lock().unwrap_or_else(PoisonError::into_inner);
                     if !said.contains(&name) {
                         log::warn!("not serving {name}: {e}");
                         said.push(name);
@@ -220,7 +224,7 @@ impl Daemon {
     }
 
     fn status(&self) -> Status {
-        let served = self.served.lock().unwrap_or_else(|p| p.into_inner());
+        let served = self.served();
         Status {
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").into(),
