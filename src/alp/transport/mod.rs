@@ -1,6 +1,7 @@
 //! Moving envelopes between processes. Knows bytes and sockets, not methods: ALP.1
 //! (Unix socket, one request per connection) now; ALP.2 (TCP + Noise) later.
 
+pub mod noise;
 pub mod unix;
 
 use std::time::Duration;
