@@ -7,7 +7,7 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use alpi::alp::client::{self, Route};
+use alpi::alp::client::{Client, Route};
 use alpi::alp::peers::{Peer, PeerFiles};
 use alpi::alp::wire::json::Object;
 use alpi::profile::{ProfileName, Root};
@@ -59,12 +59,13 @@ fn main() {
     let peer = Peer::new("researcher", target_keys.identity().clone(), vec![]);
     let route = Route::for_peer(&peer, &root);
     assert_eq!(route, Route::Unix(target_home.dir().join("alp/alp.sock")));
+    let client = Client::new(&me);
     let mut times: Vec<Duration> = (0..PINGS)
         .map(|i| {
             let params = Object::new().with("nonce", i.to_string());
-            let reply =
-                client::call(&me, &peer, &route, "link.ping", params, Duration::from_secs(5), &mut |_| {})
-                    .expect("ping");
+            let reply = client
+                .call(&peer, &route, "link.ping", params, Duration::from_secs(5), &mut |_| {})
+                .expect("ping");
             reply.elapsed
         })
         .collect();

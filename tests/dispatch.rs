@@ -270,10 +270,12 @@ fn tcp_sender_must_be_the_noise_identity() {
     let w = world(&["link.ping"]);
     let other = Keypair::from_seed([8; 32]).identity().clone();
     let bytes = w.request("link.ping", nonce("n"), NOW);
-    let via = Via::Tcp { noise_peer: &other, address: "127.0.0.1:7423" };
+    let other_x = other.x25519_public().unwrap();
+    let via = Via::Tcp { noise_static: &other_x, address: "127.0.0.1:7423" };
     assert!(send_via(&w.node, &bytes, via, NOW, &w.caller).is_empty());
     let bytes = w.request("link.ping", nonce("n2"), NOW);
-    let via = Via::Tcp { noise_peer: w.caller.identity(), address: "127.0.0.1:7423" };
+    let caller_x = w.caller.identity().x25519_public().unwrap();
+    let via = Via::Tcp { noise_static: &caller_x, address: "127.0.0.1:7423" };
     assert_eq!(send_via(&w.node, &bytes, via, NOW, &w.caller).len(), 1);
 }
 

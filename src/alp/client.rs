@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::alp::identity::{Identity, Keypair};
 use crate::alp::peers::Peer;
-use crate::alp::transport::{TransportError, unix};
+use crate::alp::transport::TransportError;
+use crate::alp::transport::tcp::{Dial, Pool, Purpose};
+use crate::alp::transport::unix::{self, Next};
 use crate::alp::wire::envelope::{self, Drop, RpcError, Stream};
 use crate::alp::wire::json::{Object, Value};
 use crate::clock::now_micros;
@@ -61,8 +63,6 @@ pub enum CallError {
     Remote(RpcError),
     #[error("its answer did not verify ({0})")]
     BadReply(Drop),
-    #[error("ALP over TCP (peers on other machines) is not in this build yet")]
-    TcpUnsupported,
     #[error("{0}")]
     Io(std::io::Error),
 }
@@ -85,39 +85,71 @@ pub struct Reply {
     pub elapsed: Duration,
 }
 
-/// Calls `method` on `peer`; streamed chunks go to `on_chunk` as they arrive.
-pub fn call(
-    keys: &Keypair,
-    peer: &Peer,
-    route: &Route,
-    method: &str,
-    params: Object,
-    timeout: Duration,
-    on_chunk: &mut dyn FnMut(&Value),
-) -> Result<Reply, CallError> {
-    let Route::Unix(socket) = route else { return Err(CallError::TcpUnsupported) };
-    let id = envelope::random_hex16();
-    let request =
-        Value::Object(envelope::request(keys, &peer.pubkey, &id, method, params, now_micros())).wire();
-    let started = Instant::now();
-    let mut check = ReplyCheck { me: keys.identity(), peer: &peer.pubkey, id: &id, nonces: HashSet::new() };
-    let mut outcome: Option<Result<Value, CallError>> = None;
-    unix::call(socket, &request, timeout, |line| match check.judge(line) {
-        Err(drop) => {
-            outcome = Some(Err(CallError::BadReply(drop)));
-            unix::Next::Done
+/// Signs and sends calls for one profile, keeping TCP sessions for reuse.
+pub struct Client<'a> {
+    keys: &'a Keypair,
+    pool: Pool,
+}
+
+impl<'a> Client<'a> {
+    pub fn new(keys: &'a Keypair) -> Self {
+        Self { keys, pool: Pool::new() }
+    }
+
+    /// Noise handshakes made so far (one per TCP session opened).
+    pub fn handshakes(&self) -> u64 {
+        self.pool.handshakes()
+    }
+
+    /// Calls `method` on `peer`; streamed chunks go to `on_chunk` as they arrive.
+    /// `timeout` bounds each wait for a frame, so a long stream stays alive while it talks.
+    pub fn call(
+        &self,
+        peer: &Peer,
+        route: &Route,
+        method: &str,
+        params: Object,
+        timeout: Duration,
+        on_chunk: &mut dyn FnMut(&Value),
+    ) -> Result<Reply, CallError> {
+        let purpose = if streams(method, &params) { Purpose::Stream } else { Purpose::Short };
+        let id = envelope::random_hex16();
+        let request =
+            Value::Object(envelope::request(self.keys, &peer.pubkey, &id, method, params, now_micros()))
+                .wire();
+        let started = Instant::now();
+        let mut check =
+            ReplyCheck { me: self.keys.identity(), peer: &peer.pubkey, id: &id, nonces: HashSet::new() };
+        let mut outcome: Option<Result<Value, CallError>> = None;
+        let mut on_line = |line: &[u8]| match check.judge(line) {
+            Err(drop) => {
+                outcome = Some(Err(CallError::BadReply(drop)));
+                Next::Done
+            }
+            Ok((Ok(value), Some(Stream::Chunk))) => {
+                on_chunk(&value);
+                Next::More
+            }
+            Ok((result, _)) => {
+                outcome = Some(result.map_err(CallError::Remote));
+                Next::Done
+            }
+        };
+        match route {
+            Route::Unix(socket) => unix::call(socket, &request, timeout, &mut on_line)?,
+            Route::Tcp(address) => {
+                let dial = Dial { me: self.keys, peer: &peer.pubkey, address };
+                self.pool.exchange(dial, purpose, &request, timeout, &mut on_line)?
+            }
         }
-        Ok((Ok(value), Some(Stream::Chunk))) => {
-            on_chunk(&value);
-            unix::Next::More
-        }
-        Ok((result, _)) => {
-            outcome = Some(result.map_err(CallError::Remote));
-            unix::Next::Done
-        }
-    })?;
-    let result = outcome.unwrap_or(Err(CallError::Unverified))?;
-    Ok(Reply { result, elapsed: started.elapsed() })
+        let result = outcome.unwrap_or(Err(CallError::Unverified))?;
+        Ok(Reply { result, elapsed: started.elapsed() })
+    }
+}
+
+/// Calls whose answers stream get a session of their own.
+fn streams(method: &str, params: &Object) -> bool {
+    method == "link.get_blob" || params.get("stream").and_then(Value::as_bool) == Some(true)
 }
 
 /// Accepts a response line only from the peer, to us, for our request, never twice.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use log::Level;
 
+use crate::alp::blobs::{BlobReader, BlobStore};
 use crate::alp::identity::{self, Identity, Keypair};
 use crate::alp::limits::{Lane, RateLimiter, WINDOW_SECONDS};
 use crate::alp::methods::{self, Agent, AskRequest, TurnSlot};
@@ -26,11 +27,12 @@ use crate::profile::config::Config;
 /// A streamed `link.ask` reports progress after this long without text.
 pub const PROGRESS_AFTER: Duration = Duration::from_secs(15);
 
-/// How the request arrived; TCP carries the identity Noise authenticated.
+/// How the request arrived; TCP carries the X25519 static key Noise authenticated and
+/// the address a pending sender is recorded with.
 #[derive(Debug, Clone, Copy)]
 pub enum Via<'a> {
     Unix,
-    Tcp { noise_peer: &'a Identity, address: &'a str },
+    Tcp { noise_static: &'a [u8; 32], address: &'a str },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,7 @@ pub struct Node {
     replay: Mutex<ReplayGuard>,
     limiter: Mutex<RateLimiter>,
     turns: TurnSlot,
+    blobs: BlobStore,
     agent: Arc<dyn Agent>,
     log: ServiceLog,
     progress_after: Duration,
@@ -74,6 +77,7 @@ impl Node {
             replay: Mutex::new(replay),
             limiter: Mutex::new(RateLimiter::new()),
             turns: TurnSlot::default(),
+            blobs: BlobStore::new(&alp_dir),
             agent,
             log: ServiceLog::open(&home.service_log()),
             progress_after: PROGRESS_AFTER,
@@ -88,6 +92,11 @@ impl Node {
 
     pub fn identity(&self) -> &Identity {
         self.keys.identity()
+    }
+
+    /// The profile's key pair (the Noise layer derives its static key from it).
+    pub fn keys(&self) -> &Keypair {
+        &self.keys
     }
 
     pub fn profile(&self) -> &str {
@@ -123,6 +132,7 @@ impl Node {
                 summary
             }
             Route::Ask(params) => self.ask(envelope, peer, &params, &mut reply),
+            Route::GetBlob(hash, reader) => self.send_blob(&hash, reader, &mut reply),
         };
         let ms = started.elapsed().as_secs_f64() * 1e3;
         self.log.event(
@@ -153,8 +163,8 @@ impl Node {
             Verdict::Fresh => {}
             Verdict::Replayed | Verdict::Refused => return Err(Drop::Replayed),
         }
-        if let Via::Tcp { noise_peer, .. } = via
-            && noise_peer != &peer.pubkey
+        if let Via::Tcp { noise_static, .. } = via
+            && peer.pubkey.x25519_public().as_ref() != Some(noise_static)
         {
             return Err(Drop::Unexpected);
         }
@@ -163,6 +173,20 @@ impl Node {
 
     fn pinned(&self, sender: &Identity) -> Option<Peer> {
         lock(&self.peers).get().iter().find(|p| &p.pubkey == sender).cloned()
+    }
+
+    /// The pinned peer whose derived X25519 key Noise authenticated, if any.
+    pub fn pinned_by_noise_key(&self, noise_static: &[u8; 32]) -> Option<Peer> {
+        lock(&self.peers)
+            .get()
+            .iter()
+            .find(|p| p.pubkey.x25519_public().as_ref() == Some(noise_static))
+            .cloned()
+    }
+
+    /// Writes one line to the profile's service log.
+    pub fn log_event(&self, level: Level, message: std::fmt::Arguments<'_>) {
+        self.log.event(level, "alpi.alp", message);
     }
 
     /// Spec §3 rules 3–7.
@@ -192,6 +216,11 @@ impl Node {
                 let session = params.get("session_id").and_then(Value::as_str).unwrap_or_default();
                 Route::Reply(Ok(self.turns.cancel(&envelope.from, session)))
             }
+            methods::PUT_BLOB => Route::Reply(methods::put_blob(&self.blobs, &envelope.from, &params)),
+            methods::GET_BLOB => match methods::open_blob(&self.blobs, &params) {
+                Ok((hash, reader)) => Route::GetBlob(hash, reader),
+                Err(e) => Route::Reply(Err(e)),
+            },
             _ => Route::Ask(params),
         }
     }
@@ -205,6 +234,34 @@ impl Node {
         }
         let data = Object::new().with("cap_kind", "usd").with("cap", cap).with("used", used);
         Err(RpcError::new(-32005, "budget-exceeded", data))
+    }
+
+    /// `link.get_blob`: the verified blob in chunk frames, then its size in the final one.
+    fn send_blob(
+        &self,
+        hash: &str,
+        mut reader: BlobReader,
+        reply: &mut dyn FnMut(Result<Object, RpcError>, Option<Stream>) -> bool,
+    ) -> String {
+        loop {
+            match reader.next_chunk() {
+                Ok(Some((offset, data))) => {
+                    if !reply(Ok(methods::blob_chunk(hash, offset, &data)), Some(Stream::Chunk)) {
+                        return "client gone".into();
+                    }
+                }
+                Ok(None) => {
+                    reply(Ok(methods::blob_final(hash, reader.size())), Some(Stream::Final));
+                    return format!("ok {} bytes", reader.size());
+                }
+                Err(e) => {
+                    let error = methods::blob_error(e);
+                    let summary = format!("{} {}", error.code, error.message);
+                    reply(Err(error), Some(Stream::Final));
+                    return summary;
+                }
+            }
+        }
     }
 
     /// `link.ask`: one turn at a time; streamed as `started`, text pieces, `progress`
@@ -293,6 +350,7 @@ struct Admitted {
 enum Route {
     Reply(Result<Object, RpcError>),
     Ask(Object),
+    GetBlob(String, BlobReader),
 }
 
 fn outcome_summary<T>(outcome: &Result<T, RpcError>) -> String {

@@ -4,6 +4,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use base64ct::{Base64, Encoding};
+
+use crate::alp::blobs::{BlobError, BlobReader, BlobStore};
 use crate::alp::identity::Identity;
 use crate::alp::wire::envelope::RpcError;
 use crate::alp::wire::json::{Object, Value};
@@ -11,10 +14,12 @@ use crate::alp::wire::json::{Object, Value};
 pub const PING: &str = "link.ping";
 pub const ASK: &str = "link.ask";
 pub const CANCEL: &str = "link.cancel";
+pub const PUT_BLOB: &str = "link.put_blob";
+pub const GET_BLOB: &str = "link.get_blob";
 
 /// Methods this build serves; anything else is `-32601`.
 pub fn is_known(method: &str) -> bool {
-    matches!(method, PING | ASK | CANCEL)
+    matches!(method, PING | ASK | CANCEL | PUT_BLOB | GET_BLOB)
 }
 
 /// One inbound `link.ask`.
@@ -97,6 +102,59 @@ pub fn ping(params: &Object, agent_name: &str) -> Object {
         .with("nonce", nonce)
         .with("version", crate::alp::wire::envelope::VERSION)
         .with("agent_name", agent_name)
+}
+
+/// `link.put_blob {hash, size, offset, data, final}` → `{hash, size, next_offset, complete}`.
+pub fn put_blob(store: &BlobStore, sender: &Identity, params: &Object) -> Result<Object, RpcError> {
+    let hash = params.get("hash").and_then(Value::as_str).unwrap_or_default();
+    let size =
+        params.get("size").and_then(Value::as_u64).ok_or_else(|| invalid_blob("size must be an integer"))?;
+    let offset = match params.get("offset") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v.as_u64().ok_or_else(|| invalid_blob("offset must be non-negative"))?,
+    };
+    let encoded = params.get("data").and_then(Value::as_str).unwrap_or_default();
+    let data = Base64::decode_vec(encoded).map_err(|_| invalid_blob("data must be valid base64"))?;
+    let last = params.get("final").and_then(Value::as_bool).unwrap_or(false);
+    let put = store.put_chunk(&sender.to_string(), hash, size, offset, &data, last).map_err(blob_error)?;
+    Ok(Object::new()
+        .with("hash", put.hash)
+        .with("size", put.size)
+        .with("next_offset", put.next_offset)
+        .with("complete", put.complete))
+}
+
+/// `link.get_blob {hash}`: opens the blob for streaming as `{kind: chunk, hash, offset,
+/// data}` frames and a final `{kind: final, hash, size}`.
+pub fn open_blob(store: &BlobStore, params: &Object) -> Result<(String, BlobReader), RpcError> {
+    let hash = params.get("hash").and_then(Value::as_str).unwrap_or_default();
+    let hash = BlobStore::validate_hash(hash).map_err(blob_error)?;
+    let reader = store.open(&hash).map_err(blob_error)?;
+    Ok((hash, reader))
+}
+
+pub fn blob_chunk(hash: &str, offset: u64, data: &[u8]) -> Object {
+    Object::new()
+        .with("kind", "chunk")
+        .with("hash", hash)
+        .with("offset", offset)
+        .with("data", Base64::encode_string(data))
+}
+
+pub fn blob_final(hash: &str, size: u64) -> Object {
+    Object::new().with("kind", "final").with("hash", hash).with("size", size)
+}
+
+fn invalid_blob(detail: &str) -> RpcError {
+    RpcError::new(-32602, "invalid-blob", Object::new().with("detail", detail))
+}
+
+pub fn blob_error(e: BlobError) -> RpcError {
+    match e {
+        BlobError::Invalid(detail) => invalid_blob(&detail),
+        BlobError::NotFound => RpcError::new(-32012, "blob-not-found", Value::Null),
+        BlobError::Io(detail) => internal_error(&detail),
+    }
 }
 
 /// `link.ask` result object.

@@ -30,7 +30,12 @@ enum DaemonSub {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "run")]
 /// serve every profile (or only -p NAME) in the foreground until SIGTERM/Ctrl-C
-struct RunCmd {}
+struct RunCmd {
+    /// listen for peers on other machines (ALP.2) at HOST:PORT, for -p NAME's profile or
+    /// the default one (overrides network.host / alp.tcp_port)
+    #[argh(option)]
+    bind: Option<String>,
+}
 
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "status")]
@@ -45,10 +50,21 @@ struct StopCmd {}
 pub fn run(cmd: DaemonCmd, home: &ProfileHome, explicit_profile: bool) -> CliResult {
     let scope = if explicit_profile { Scope::One(home.clone()) } else { Scope::All };
     match cmd.command {
-        DaemonSub::Run(RunCmd {}) => {
-            daemon::run(home.root(), scope, |status| {
+        DaemonSub::Run(RunCmd { bind }) => {
+            let bind = bind.map(|address| daemon::Bind { profile: home.name().to_string(), address });
+            daemon::run(home.root(), scope, bind, |status| {
                 let names: Vec<&str> = status.profiles.iter().map(|p| p.name.as_str()).collect();
-                println!("alpi daemon {}: serving {} (pid {})", status.scope, names.join(", "), status.pid);
+                let tcp: String = status
+                    .profiles
+                    .iter()
+                    .filter_map(|p| Some(format!(" · ALP.2 {} on {}", p.name, p.tcp.as_ref()?)))
+                    .collect();
+                println!(
+                    "alpi daemon {}: serving {} (pid {}){tcp}",
+                    status.scope,
+                    names.join(", "),
+                    status.pid
+                );
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -74,12 +90,9 @@ fn status(home: &ProfileHome) -> CliResult {
                     uptime(up)
                 );
                 for p in &s.profiles {
-                    println!(
-                        "  {:<16} {}…  {}",
-                        p.name,
-                        &p.identity[..8],
-                        tilde(std::path::Path::new(&p.socket))
-                    );
+                    let tcp = p.tcp.as_ref().map(|a| format!("  tcp {a}")).unwrap_or_default();
+                    let socket = tilde(std::path::Path::new(&p.socket));
+                    println!("  {:<16} {}…  {socket}{tcp}", p.name, &p.identity[..8]);
                 }
             }
             Ok(_) => eprintln!("alpi: daemon {scope} gave an unexpected answer"),

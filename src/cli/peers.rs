@@ -1,19 +1,26 @@
 //! `alpi peers …`: this profile's identity, its pinned peers, the unpinned senders
 //! waiting in pending, and `ping` to check a link end to end.
 
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use base64ct::{Base64, Encoding};
+use sha2::{Digest, Sha256};
 use std::process::ExitCode;
 
 use argh::FromArgs;
 
 use super::{CliError, CliResult, open_profile, tilde};
-use crate::alp::client::{self, CallError, Route};
+use crate::alp::blobs;
+use crate::alp::client::{CallError, Client, Route};
 use crate::alp::identity::{Identity, Keypair};
 use crate::alp::peers::{DEFAULT_ALLOW, Peer, PeerFiles};
-use crate::alp::transport::PING_TIMEOUT;
+use crate::alp::transport::{CALL_TIMEOUT, PING_TIMEOUT};
 use crate::alp::wire::envelope::random_hex16;
 use crate::alp::wire::json::{Object, Value};
 use crate::clock::UtcTime;
+use crate::fsio;
 use crate::profile::ProfileHome;
 
 #[derive(FromArgs, Debug)]
@@ -35,6 +42,8 @@ enum PeersSub {
     Pending(PendingCmd),
     Accept(AcceptCmd),
     Discard(DiscardCmd),
+    BlobPut(BlobPutCmd),
+    BlobGet(BlobGetCmd),
 }
 
 #[derive(FromArgs, Debug)]
@@ -115,6 +124,33 @@ struct DiscardCmd {
     pubkey: String,
 }
 
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "blob-put")]
+/// send a file (up to 20 MiB) to a peer; resumes an interrupted upload
+struct BlobPutCmd {
+    /// the peer's local id
+    #[argh(positional)]
+    id: String,
+    /// the file to send
+    #[argh(positional)]
+    file: PathBuf,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "blob-get")]
+/// fetch a file a peer holds, by its sha256
+struct BlobGetCmd {
+    /// the peer's local id
+    #[argh(positional)]
+    id: String,
+    /// the blob's sha256 (what blob-put printed)
+    #[argh(positional)]
+    sha256: String,
+    /// where to write it (must not exist yet)
+    #[argh(option)]
+    output: PathBuf,
+}
+
 pub fn run(cmd: PeersCmd, home: &ProfileHome) -> CliResult {
     open_profile(home)?;
     let files = PeerFiles::new(&home.dir().join("alp"));
@@ -139,6 +175,8 @@ pub fn run(cmd: PeersCmd, home: &ProfileHome) -> CliResult {
             println!("pinned {} ({}) · allow {}", peer.id, peer.pubkey.short(), allow_text(&peer));
             Ok(ExitCode::SUCCESS)
         }
+        PeersSub::BlobPut(c) => blob_put(home, &files, &c.id, &c.file),
+        PeersSub::BlobGet(c) => blob_get(home, &files, &c.id, &c.sha256, &c.output),
         PeersSub::Discard(c) => {
             if files.discard(&parse_identity(&c.pubkey)?)? {
                 println!("discarded {}", c.pubkey.trim());
@@ -243,15 +281,147 @@ fn print_table<const N: usize>(rows: &[[String; N]]) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn ping(home: &ProfileHome, files: &PeerFiles, id: &str) -> CliResult {
-    let peer = files.load()?.into_iter().find(|p| p.id == id).ok_or_else(|| {
+fn pinned(files: &PeerFiles, id: &str) -> Result<Peer, CliError> {
+    files.load()?.into_iter().find(|p| p.id == id).ok_or_else(|| {
         CliError::from(format!("no peer called {id:?} — `alpi peers list` shows the pinned ones"))
-    })?;
+    })
+}
+
+/// Sends `file` in 512 KiB chunks, first asking how much of it the peer already staged.
+fn blob_put(home: &ProfileHome, files: &PeerFiles, id: &str, file: &Path) -> CliResult {
+    let peer = pinned(files, id)?;
+    let (hash, size) = blobs::hash_file(file)?;
+    let (keys, _) = home.keys().load_or_create()?;
+    let client = Client::new(&keys);
+    let route = Route::for_peer(&peer, home.root());
+    let put = |offset: u64, data: &[u8], last: bool| {
+        let params = Object::new()
+            .with("hash", hash.as_str())
+            .with("size", size)
+            .with("offset", offset)
+            .with("data", Base64::encode_string(data))
+            .with("final", last);
+        client.call(&peer, &route, "link.put_blob", params, CALL_TIMEOUT, &mut |_| {}).map(|r| r.result)
+    };
+    let explain = |e| explain_failure(home, &keys, &peer, &route, e);
+    // An empty chunk at the end tells us whether the peer has it, or how much it staged.
+    let (mut offset, mut complete) = match put(size, &[], size == 0) {
+        Ok(result) => (size, result.get("complete").and_then(Value::as_bool) == Some(true)),
+        Err(CallError::Remote(e)) => {
+            let staged = e.data.get("detail").and_then(Value::as_str).and_then(blobs::expected_offset);
+            (staged.ok_or_else(|| explain(CallError::Remote(e)))?, false)
+        }
+        Err(e) => return Err(explain(e).into()),
+    };
+    let mut source = File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    source.seek(SeekFrom::Start(offset)).map_err(|e| format!("{}: {e}", file.display()))?;
+    let progress = Progress::new(size);
+    let mut chunk = vec![0u8; blobs::CHUNK_BYTES];
+    while !complete {
+        let want = (size - offset).min(blobs::CHUNK_BYTES as u64) as usize;
+        source.read_exact(&mut chunk[..want]).map_err(|e| format!("{}: {e}", file.display()))?;
+        let result = put(offset, &chunk[..want], offset + want as u64 == size).map_err(explain)?;
+        offset = result
+            .get("next_offset")
+            .and_then(Value::as_u64)
+            .filter(|n| *n <= size)
+            .ok_or("bad next_offset")?;
+        complete = result.get("complete").and_then(Value::as_bool) == Some(true);
+        progress.show(offset);
+    }
+    progress.done();
+    println!("sha256 {hash} · {size} bytes · stored on {id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fetches a blob into `output`, verified against its hash before it appears there.
+fn blob_get(home: &ProfileHome, files: &PeerFiles, id: &str, sha256: &str, output: &Path) -> CliResult {
+    let peer = pinned(files, id)?;
+    let hash = blobs::BlobStore::validate_hash(sha256)?;
+    if output.exists() {
+        return Err(format!("{} already exists; choose another --output", output.display()).into());
+    }
+    let (keys, _) = home.keys().load_or_create()?;
+    let client = Client::new(&keys);
+    let route = Route::for_peer(&peer, home.root());
+    let mut failure = None;
+    let written = fsio::write_atomic_with(output, fsio::SECRET_FILE, |out| {
+        let mut digest = Sha256::new();
+        let mut received = 0u64;
+        let mut write_error = None;
+        let params = Object::new().with("hash", hash.as_str());
+        let result = client.call(&peer, &route, "link.get_blob", params, CALL_TIMEOUT, &mut |chunk| {
+            let data = chunk.get("data").and_then(Value::as_str).and_then(|d| Base64::decode_vec(d).ok());
+            let in_order = chunk.get("offset").and_then(Value::as_u64) == Some(received);
+            match data {
+                Some(data) if in_order && write_error.is_none() => {
+                    digest.update(&data);
+                    received += data.len() as u64;
+                    if let Err(e) = out.write_all(&data) {
+                        write_error = Some(e);
+                    }
+                }
+                _ => write_error = write_error.take().or(Some(io::Error::other("chunks out of order"))),
+            }
+        });
+        if let Some(e) = write_error {
+            return Err(e);
+        }
+        let result = result.map_err(|e| {
+            failure = Some(e);
+            io::Error::other("call failed")
+        })?;
+        let size = result.result.get("size").and_then(Value::as_u64);
+        let actual = hex(&digest.finalize());
+        if size != Some(received) || actual != hash {
+            return Err(io::Error::other(format!("received {received} bytes hashing to {actual}; refused")));
+        }
+        Ok(())
+    });
+    if let Some(e) = failure {
+        return Err(explain_failure(home, &keys, &peer, &route, e).into());
+    }
+    written?;
+    println!("sha256 {hash} · {} bytes · {}", std::fs::metadata(output)?.len(), output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `sent 3.5/20.0 MiB` on one line of a terminal's stderr; silent otherwise.
+struct Progress {
+    total: u64,
+    on_tty: bool,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        Self { total, on_tty: io::stderr().is_terminal() }
+    }
+
+    fn show(&self, done: u64) {
+        if self.on_tty {
+            let mib = |n: u64| n as f64 / 1_048_576.0;
+            eprint!("\rsent {:.1}/{:.1} MiB", mib(done), mib(self.total));
+        }
+    }
+
+    fn done(&self) {
+        if self.on_tty {
+            eprintln!();
+        }
+    }
+}
+
+fn ping(home: &ProfileHome, files: &PeerFiles, id: &str) -> CliResult {
+    let peer = pinned(files, id)?;
     let (keys, _) = home.keys().load_or_create()?;
     let route = Route::for_peer(&peer, home.root());
     let nonce = random_hex16();
     let params = Object::new().with("nonce", nonce.as_str());
-    match client::call(&keys, &peer, &route, "link.ping", params, PING_TIMEOUT, &mut |_| {}) {
+    match Client::new(&keys).call(&peer, &route, "link.ping", params, PING_TIMEOUT, &mut |_| {}) {
         Ok(reply) => {
             let text = |k: &str| reply.result.get(k).and_then(Value::as_str).unwrap_or("?").to_owned();
             let version = reply.result.get("version").and_then(Value::as_i64).unwrap_or(0);

@@ -41,6 +41,8 @@ pub struct ServedProfile {
     pub name: String,
     pub identity: String,
     pub socket: String,
+    /// `host:port` ALP.2 listens on for this profile, if any.
+    pub tcp: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -12,6 +12,7 @@ mod signals;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
+use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -22,7 +23,7 @@ use smol::net::unix::UnixListener;
 
 use crate::alp::dispatch::{self, Node};
 use crate::alp::methods::NoAgent;
-use crate::alp::transport::unix;
+use crate::alp::transport::{tcp, unix};
 use crate::clock::now_micros;
 use crate::fsio;
 use crate::profile::config::Config;
@@ -66,6 +67,10 @@ pub enum Error {
     Profile(#[from] profile::Error),
     #[error("cannot take over signals: {0}")]
     Signals(std::io::Error),
+    #[error(
+        "{profile}: cannot listen for ALP.2 on {address}: {source} — check network.host / alp.tcp_port or --bind"
+    )]
+    Listen { profile: String, address: String, source: std::io::Error },
 }
 
 /// `<root>/run/daemon-<scope>.pid`.
@@ -78,9 +83,17 @@ pub fn control_path(root: &Root, scope: &str) -> PathBuf {
     root.path().join("run").join(format!("daemon-{scope}.sock"))
 }
 
+/// `daemon run --bind HOST:PORT`: where one profile listens for ALP.2, overriding its
+/// `network.host` / `alp.tcp_port`.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    pub profile: String,
+    pub address: String,
+}
+
 /// Runs the daemon until it is told to stop. `ready` is called once every profile's
 /// socket and the control socket accept connections.
-pub fn run(root: &Root, scope: Scope, ready: impl FnOnce(&Status)) -> Result<(), Error> {
+pub fn run(root: &Root, scope: Scope, bind: Option<Bind>, ready: impl FnOnce(&Status)) -> Result<(), Error> {
     let (events_tx, events_rx) = smol::channel::unbounded::<Signal>();
     let signal_tx = events_tx.clone();
     signals::take_over(move |s| {
@@ -99,6 +112,8 @@ pub fn run(root: &Root, scope: Scope, ready: impl FnOnce(&Status)) -> Result<(),
         started_at: now_micros(),
         served: Mutex::new(BTreeMap::new()),
         busy_logged: Mutex::new(Vec::new()),
+        bind,
+        tcp_limits: Arc::new(tcp::Limits::default()),
     });
     for home in daemon.wanted() {
         daemon.serve(&home)?;
@@ -137,14 +152,19 @@ struct Daemon {
     served: Mutex<BTreeMap<String, Served>>,
     /// Profiles already reported as held by another daemon (said once, not every rescan).
     busy_logged: Mutex<Vec<String>>,
+    bind: Option<Bind>,
+    tcp_limits: Arc<tcp::Limits>,
 }
 
 /// A profile being served. Dropping it stops its listener and removes its socket.
 struct Served {
     node: Arc<Node>,
     socket: PathBuf,
+    /// Where ALP.2 listens for this profile, if it does.
+    tcp: Option<SocketAddr>,
     _lock: File,
     _listener: smol::Task<std::io::Result<()>>,
+    _tcp_listener: Option<smol::Task<std::io::Result<()>>>,
 }
 
 impl Drop for Served {
@@ -183,11 +203,42 @@ impl Daemon {
             .map_err(|source| Error::Node { profile: name.clone(), source })?;
         let node = Arc::new(node);
         let socket = unix::socket_path(home.dir());
+        let tcp = match self.tcp_address(home, &config) {
+            Some(address) => Some(bind_tcp(&name, &address)?),
+            None => None,
+        };
         let listener = unix::bind(&socket)?;
         let task = smol::spawn(unix::serve(listener, node.clone()));
-        let served = Served { node, socket, _lock: lock, _listener: task };
+        let (tcp, tcp_task) = match tcp {
+            Some((addr, listener)) => {
+                (Some(addr), Some(smol::spawn(tcp::serve(listener, node.clone(), self.tcp_limits.clone()))))
+            }
+            None => (None, None),
+        };
+        let served = Served { node, socket, tcp, _lock: lock, _listener: task, _tcp_listener: tcp_task };
         self.served().insert(name, served);
         Ok(())
+    }
+
+    /// `--bind` for this profile, else `network.host` with `alp.tcp_port` (7423 for the
+    /// default profile). No host, no listener: ALP.2 listens only where it is told to.
+    fn tcp_address(&self, home: &ProfileHome, config: &Config) -> Option<String> {
+        if let Some(bind) = self.bind.as_ref().filter(|b| b.profile == home.name().as_str()) {
+            return Some(bind.address.clone());
+        }
+        let host = config.network.host.trim();
+        let port = config.tcp_port(home.name().is_default());
+        match (host.is_empty(), port) {
+            (true, _) => None,
+            (false, Some(port)) => Some(join_host_port(host, port)),
+            (false, None) => {
+                log::warn!(
+                    "{}: network.host is set but alp.tcp_port is not; not listening on TCP",
+                    home.name()
+                );
+                None
+            }
+        }
     }
 
     /// Starts serving new profiles and stops serving removed ones.
@@ -236,6 +287,7 @@ impl Daemon {
                     name: name.clone(),
                     identity: s.node.identity().to_string(),
                     socket: s.socket.display().to_string(),
+                    tcp: s.tcp.map(|a| a.to_string()),
                 })
                 .collect(),
         }
@@ -270,6 +322,27 @@ fn lock_profile(home: &ProfileHome) -> Result<File, Error> {
         .and_then(|()| file.write_all(std::process::id().to_string().as_bytes()));
     stamped.map_err(|e| fsio::Error::new("write", &path, e))?;
     Ok(file)
+}
+
+/// `host:port`, bracketing an IPv6 host.
+fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+fn bind_tcp(profile: &str, address: &str) -> Result<(SocketAddr, smol::net::TcpListener), Error> {
+    let failed = |e: std::io::Error| Error::Listen {
+        profile: profile.to_owned(),
+        address: address.to_owned(),
+        source: e,
+    };
+    let listener = std::net::TcpListener::bind(address).map_err(failed)?;
+    let local = listener.local_addr().map_err(failed)?;
+    let listener = smol::net::TcpListener::try_from(listener).map_err(failed)?;
+    Ok((local, listener))
 }
 
 async fn rescan_forever(daemon: Arc<Daemon>) {

@@ -96,14 +96,25 @@ pub struct Daemon {
 impl Sandbox {
     /// Starts `alpi [args] daemon run` and waits for its readiness line on stdout.
     pub fn daemon(&self, args: &[&str]) -> Daemon {
-        self.try_daemon(args).unwrap_or_else(|(code, err)| panic!("daemon did not start ({code:?}): {err}"))
+        self.daemon_with(args, &[])
+    }
+
+    /// Starts `alpi [args] daemon run [run_args]` and waits for its readiness line.
+    pub fn daemon_with(&self, args: &[&str], run_args: &[&str]) -> Daemon {
+        self.try_daemon_with(args, run_args)
+            .unwrap_or_else(|(code, err)| panic!("daemon did not start ({code:?}): {err}"))
     }
 
     /// Like [`Sandbox::daemon`], but a daemon that exits instead returns its code and stderr.
     pub fn try_daemon(&self, args: &[&str]) -> Result<Daemon, (Option<i32>, String)> {
+        self.try_daemon_with(args, &[])
+    }
+
+    fn try_daemon_with(&self, args: &[&str], run_args: &[&str]) -> Result<Daemon, (Option<i32>, String)> {
         use std::io::{BufRead, Read};
         let mut full: Vec<&str> = args.to_vec();
         full.extend(["daemon", "run"]);
+        full.extend(run_args);
         let mut child =
             self.cmd(&full).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn daemon");
         let mut line = String::new();

@@ -2,6 +2,7 @@
 //! (Unix socket, one request per connection) now; ALP.2 (TCP + Noise) later.
 
 pub mod noise;
+pub mod tcp;
 pub mod unix;
 
 use std::time::Duration;

@@ -107,7 +107,7 @@ pub fn call(
     path: &Path,
     request: &[u8],
     timeout: Duration,
-    mut on_line: impl FnMut(&[u8]) -> Next,
+    on_line: &mut dyn FnMut(&[u8]) -> Next,
 ) -> Result<(), TransportError> {
     let mut stream = StdUnixStream::connect(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
