@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 
-use super::{CliResult, tilde};
+use super::{CliError, CliResult, tilde};
 use crate::clock::{UtcTime, now_micros};
 use crate::daemon::control::{self, Reply, Request};
+use crate::daemon::service::{self, Host, Installed, Platform};
 use crate::daemon::{self, Scope};
 use crate::profile::ProfileHome;
 
@@ -25,7 +26,44 @@ enum DaemonSub {
     Run(RunCmd),
     Status(StatusCmd),
     Stop(StopCmd),
+    Start(StartCmd),
+    Restart(RestartCmd),
+    Install(InstallCmd),
+    Uninstall(UninstallCmd),
+    Supervise(SuperviseCmd),
 }
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "start")]
+/// start the daemon in the background: through the installed service, else detached
+struct StartCmd {}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "restart")]
+/// restart the daemon (e.g. after an upgrade)
+struct RestartCmd {}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "install")]
+/// keep the daemon running under this machine's supervisor (systemd, launchd, Termux, OpenRC)
+struct InstallCmd {
+    /// print the main file install would write, change nothing
+    #[argh(switch)]
+    print: bool,
+    /// systemd | systemd-system | launchd | termux | openrc (default: detected)
+    #[argh(option)]
+    platform: Option<String>,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "uninstall")]
+/// stop the service and remove exactly what install wrote
+struct UninstallCmd {}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "supervise")]
+/// (used by `daemon start`) run the daemon in the foreground, restarting it after crashes
+struct SuperviseCmd {}
 
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "run")]
@@ -70,12 +108,161 @@ pub fn run(cmd: DaemonCmd, home: &ProfileHome, explicit_profile: bool) -> CliRes
         }
         DaemonSub::Status(StatusCmd {}) => status(home),
         DaemonSub::Stop(StopCmd {}) => stop(home, &scope.name()),
+        DaemonSub::Start(StartCmd {}) => start(home, &scope, explicit_profile),
+        DaemonSub::Restart(RestartCmd {}) => restart(home, &scope, explicit_profile),
+        DaemonSub::Install(c) => install(home, c),
+        DaemonSub::Uninstall(UninstallCmd {}) => uninstall(home),
+        DaemonSub::Supervise(SuperviseCmd {}) => {
+            Ok(ExitCode::from(daemon::supervise(&profile_args(home, explicit_profile)) as u8))
+        }
     }
+}
+
+/// `-p NAME` when a profile was chosen, so child processes serve the same scope.
+fn profile_args(home: &ProfileHome, explicit_profile: bool) -> Vec<String> {
+    if explicit_profile { vec!["-p".into(), home.name().to_string()] } else { Vec::new() }
+}
+
+fn host_and_platform(home: &ProfileHome, platform: Option<&str>) -> Result<(Host, Platform), CliError> {
+    let host = Host::current(&std::env::home_dir().unwrap_or_else(|| home.root().path().to_owned()));
+    let platform = match platform {
+        Some(name) => Platform::parse(name).ok_or_else(|| {
+            let names: Vec<&str> = Platform::ALL.iter().map(|p| p.name()).collect();
+            format!("unknown platform {name:?}; one of: {}", names.join(", "))
+        })?,
+        None => Platform::detect(&host).ok_or(
+            "no supervisor found here (no systemd, launchd, Termux or OpenRC) — run `alpi daemon start` \
+             to keep it running in the background, or `alpi daemon run` in a terminal",
+        )?,
+    };
+    Ok((host, platform))
+}
+
+fn install(home: &ProfileHome, c: InstallCmd) -> CliResult {
+    let (host, platform) = host_and_platform(home, c.platform.as_deref())?;
+    let plan = service::plan(platform, &host, home.root());
+    if c.print {
+        print!("{}", plan.files[0].contents);
+        eprintln!(
+            "# {platform}: would write {}",
+            plan.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+        for s in &plan.install {
+            eprintln!("# then run: {}", s.argv.join(" "));
+        }
+        for note in &plan.notes {
+            eprintln!("# {note}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for line in service::install(&plan, home.root())? {
+        println!("{line}");
+    }
+    println!("installed the alpi daemon as a {platform} service");
+    for note in &plan.notes {
+        println!("{note}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn uninstall(home: &ProfileHome) -> CliResult {
+    let installed = Installed::read(home.root()).ok_or(service::Error::NotInstalled)?;
+    let (host, _) = host_and_platform(home, Some(installed.platform.name()))?;
+    let plan = service::plan(installed.platform, &host, home.root());
+    for line in service::uninstall(&plan, home.root())? {
+        println!("{line}");
+    }
+    println!("uninstalled the {} service", installed.platform);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn start(home: &ProfileHome, scope: &Scope, explicit_profile: bool) -> CliResult {
+    if let Some(installed) = Installed::read(home.root()) {
+        let (host, _) = host_and_platform(home, Some(installed.platform.name()))?;
+        for line in service::run_steps(&service::plan(installed.platform, &host, home.root()).start)? {
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let control = daemon::control_path(home.root(), &scope.name());
+    if control::ask(&control, &Request::Status).is_ok() {
+        println!("daemon {} is already running", scope.name());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let logs = home.root().path().join("logs");
+    crate::fsio::ensure_private_dir(&logs)?;
+    let out_path = logs.join("daemon.out");
+    let out = std::fs::OpenOptions::new().create(true).append(true).open(&out_path)?;
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args(profile_args(home, explicit_profile))
+        .args(["daemon", "supervise"])
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    // SAFETY: setsid is async-signal-safe; it detaches the child from our terminal so
+    // closing the shell does not stop the daemon.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Reply::Status(s)) = control::ask(&control, &Request::Status) {
+            println!("started daemon {} (pid {}); output in {}", s.scope, s.pid, tilde(&out_path));
+            return Ok(ExitCode::SUCCESS);
+        }
+        if let Ok(Some(exit)) = child.try_wait() {
+            return Err(format!("the daemon did not start ({exit}); see {}", tilde(&out_path)).into());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the daemon did not answer within 10 s; see {}", tilde(&out_path)).into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn restart(home: &ProfileHome, scope: &Scope, explicit_profile: bool) -> CliResult {
+    if let Some(installed) = Installed::read(home.root()) {
+        let (host, _) = host_and_platform(home, Some(installed.platform.name()))?;
+        for line in service::run_steps(&service::plan(installed.platform, &host, home.root()).restart)? {
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let control = daemon::control_path(home.root(), &scope.name());
+    if control::ask(&control, &Request::Status).is_ok() {
+        stop(home, &scope.name())?;
+    }
+    start(home, scope, explicit_profile)
+}
+
+/// The installed service, if any, and whether it is what this binary would write.
+fn service_line(home: &ProfileHome) -> Option<String> {
+    let installed = Installed::read(home.root())?;
+    let (host, _) = host_and_platform(home, Some(installed.platform.name())).ok()?;
+    let plan = service::plan(installed.platform, &host, home.root());
+    let main = tilde(&plan.files[0].path);
+    Some(if installed.is_current(&plan) {
+        format!("service: {} ({main}) · up to date", installed.platform)
+    } else {
+        format!(
+            "service: {} ({main}) · stale: this alpi would write something else — run `alpi daemon install` again",
+            installed.platform
+        )
+    })
 }
 
 fn status(home: &ProfileHome) -> CliResult {
     let running = daemon::running(home.root());
     let mut any = false;
+    match service_line(home) {
+        Some(line) => println!("{line}"),
+        None => println!("service: none installed (`alpi daemon install` keeps it running)"),
+    }
     for (scope, socket) in running {
         match control::ask(&socket, &Request::Status) {
             Ok(Reply::Status(s)) => {

@@ -7,6 +7,7 @@
 //! blocking pool, and everything else here is plain sequential code.
 
 pub mod control;
+pub mod service;
 mod signals;
 
 use std::collections::BTreeMap;
@@ -406,4 +407,36 @@ pub fn process_alive(pid: u32) -> bool {
 /// The pid recorded in a pid file, if readable.
 pub fn read_pid(path: &Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// `alpi daemon start` with no supervisor: keeps `alpi [profile args] daemon run` alive,
+/// restarting it with backoff after a crash, until it exits cleanly (`daemon stop`).
+/// A run that fails at once with an error (e.g. the profile is already served) is not
+/// retried. Returns the last exit code.
+pub fn supervise(profile_args: &[String]) -> i32 {
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("alpi"));
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let started = std::time::Instant::now();
+        let status = std::process::Command::new(&exe).args(profile_args).args(["daemon", "run"]).status();
+        let code = match status {
+            Ok(s) if s.success() => return 0,
+            Ok(s) => s.code(),
+            Err(e) => {
+                eprintln!("alpi daemon supervise: cannot start {}: {e}", exe.display());
+                return 1;
+            }
+        };
+        let quick = started.elapsed() < Duration::from_secs(2);
+        if quick && code.is_some() {
+            eprintln!("alpi daemon supervise: daemon exited at once with code {code:?}; not restarting");
+            return code.unwrap_or(1);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            backoff = Duration::from_secs(1);
+        }
+        eprintln!("alpi daemon supervise: daemon stopped ({code:?}); restarting in {} s", backoff.as_secs());
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+    }
 }
