@@ -3,10 +3,12 @@
 //! Layers point inward: `cli` uses everything; `profile` and `alp` know nothing of the
 //! CLI; `fsio`, `clock` and `logging` are the shared ground floor.
 
+pub mod agent;
 pub mod alp;
 pub mod cli;
 pub mod clock;
 pub mod daemon;
 pub mod fsio;
 pub mod logging;
+pub mod net;
 pub mod profile;

@@ -250,3 +250,31 @@ fn half_open_connections_from_one_source_do_not_starve_a_pinned_peer() {
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
 }
+
+#[test]
+fn peer_addresses_may_be_host_names() {
+    let (home, laptop, _daemon, address) = pinned_pair();
+    let port = address.rsplit_once(':').unwrap().1;
+    laptop.sb.ok(&[
+        "peers",
+        "add",
+        "home",
+        &home.key,
+        "--address",
+        &format!("localhost:{port}"),
+        "--allow",
+        "link.ping",
+    ]);
+    let out = laptop.sb.ok(&["peers", "ping", "home"]).stdout;
+    assert!(out.contains(&format!("via tcp localhost:{port}")), "{out}");
+    let mut cmd = laptop.sb.cmd(&["peers", "ping", "home"]);
+    laptop.sb.ok(&["peers", "remove", "home"]);
+    laptop.sb.ok(&["peers", "add", "home", &home.key, "--address", &format!("no-such-host.invalid:{port}")]);
+    let run = common::Run::from(cmd.env("ALPI_DNS", "127.0.0.1:9").output().unwrap());
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("home is offline") && run.stderr.contains("no-such-host.invalid"),
+        "{}",
+        run.stderr
+    );
+}

@@ -99,10 +99,6 @@ impl Node {
         &self.keys
     }
 
-    pub fn profile(&self) -> &str {
-        &self.profile
-    }
-
     /// Answers one envelope. Each response frame is passed to `out`, which returns
     /// false once the client is gone. A dropped envelope produces no frame at all.
     pub fn handle(

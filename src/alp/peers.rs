@@ -102,11 +102,6 @@ impl Peer {
         let n = self.rate_limit.as_ref()?.get("per_minute")?.as_u64()?;
         u32::try_from(n).ok().filter(|n| *n > 0)
     }
-
-    /// True for peers on this machine (reached over the profile's Unix socket).
-    pub fn is_local(&self) -> bool {
-        self.address.is_none()
-    }
 }
 
 fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {

@@ -65,11 +65,6 @@ impl UtcTime {
     }
 }
 
-/// Seconds since the Unix epoch, as the float the profile files store.
-pub fn unix_now() -> f64 {
-    now_micros() as f64 / 1e6
-}
-
 /// Microseconds since the Unix epoch.
 pub fn now_micros() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)

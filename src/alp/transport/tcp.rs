@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream as StdTcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream as StdTcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -272,8 +272,9 @@ impl Drop for Outgoing {
 }
 
 fn connect_any(address: &str) -> Result<StdTcpStream, TransportError> {
-    let candidates: Vec<SocketAddr> =
-        address.to_socket_addrs().map_err(|e| TransportError::Offline(format!("{address} ({e})")))?.collect();
+    // Our own resolver: a static binary on Android has no /etc/resolv.conf for libc's.
+    let candidates = crate::net::dns::resolve_address(address)
+        .map_err(|e| TransportError::Offline(format!("{address} ({e})")))?;
     let mut last = None;
     for addr in candidates {
         match StdTcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {

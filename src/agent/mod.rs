@@ -1,0 +1,3 @@
+//! The agent turn: providers, tools, approval, budget — arriving piece by piece; approval first.
+
+pub mod approval;
