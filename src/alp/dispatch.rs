@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use log::Level;
 
+use crate::agent::ledger::Ledger;
 use crate::alp::blobs::{BlobReader, BlobStore};
 use crate::alp::identity::{self, Identity, Keypair};
 use crate::alp::limits::{Lane, RateLimiter, WINDOW_SECONDS};
@@ -18,7 +19,6 @@ use crate::alp::peers::{Peer, PeerFiles};
 use crate::alp::replay::{ReplayGuard, Verdict};
 use crate::alp::wire::envelope::{self, Authentic, Drop, RpcError, Stream};
 use crate::alp::wire::json::{Object, Value};
-use crate::clock::UtcTime;
 use crate::fsio;
 use crate::logging::ServiceLog;
 use crate::profile::ProfileHome;
@@ -50,7 +50,7 @@ pub struct Node {
     files: PeerFiles,
     peers: Mutex<Watched<Vec<Peer>>>,
     config: Mutex<Watched<Config>>,
-    ledger_path: PathBuf,
+    ledger: Ledger,
     replay: Mutex<ReplayGuard>,
     limiter: Mutex<RateLimiter>,
     turns: TurnSlot,
@@ -73,7 +73,7 @@ impl Node {
             files: PeerFiles::new(&alp_dir),
             peers: Mutex::new(Watched::new(alp_dir.join("peers.yaml"), load_peers, OnError::Empty)),
             config: Mutex::new(Watched::new(home.config_path(), load_config, OnError::KeepLastGood)),
-            ledger_path: home.logs_dir().join("ledger.json"),
+            ledger: Ledger::new(&home.logs_dir()),
             replay: Mutex::new(replay),
             limiter: Mutex::new(RateLimiter::new()),
             turns: TurnSlot::default(),
@@ -223,13 +223,11 @@ impl Node {
 
     /// `budget.daily_usd` against today's spend in `logs/ledger.json`.
     fn check_budget(&self, now: i64) -> Result<(), RpcError> {
-        let Some(cap) = lock(&self.config).get().budget.daily_usd else { return Ok(()) };
-        let used = spent_today(&self.ledger_path, now);
-        if used < cap {
-            return Ok(());
-        }
-        let data = Object::new().with("cap_kind", "usd").with("cap", cap).with("used", used);
-        Err(RpcError::new(-32005, "budget-exceeded", data))
+        let cap = lock(&self.config).get().budget.daily_usd;
+        self.ledger.check(cap, now).map_err(|spent| {
+            let data = Object::new().with("cap_kind", "usd").with("cap", spent.cap).with("used", spent.used);
+            RpcError::new(-32005, "budget-exceeded", data)
+        })
     }
 
     /// `link.get_blob`: the verified blob in chunk frames, then its size in the final one.
@@ -361,17 +359,6 @@ fn lane(method: &str, params: &Object) -> Lane {
     let chunked = matches!(method, "link.put_blob" | "workgroup.file_put" | "workgroup.file_get");
     let continuation = params.get("offset").and_then(Value::as_u64).is_some_and(|o| o > 0);
     if method == "workgroup.pull" || (chunked && continuation) { Lane::Bulk } else { Lane::Normal }
-}
-
-/// Today's (UTC) profile spend from the ledger; unreadable or stale means nothing spent.
-fn spent_today(ledger: &Path, now: i64) -> f64 {
-    let Ok(Some(bytes)) = fsio::read_optional(ledger) else { return 0.0 };
-    let Ok(doc) = crate::alp::wire::json::parse(&bytes) else { return 0.0 };
-    let today = UtcTime::from_micros(now).iso_seconds();
-    if doc.get("day").and_then(Value::as_str) != Some(&today[..10]) {
-        return 0.0;
-    }
-    doc.get("profile").and_then(|p| p.get("usd")).and_then(Value::as_f64).unwrap_or(0.0)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

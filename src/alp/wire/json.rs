@@ -257,6 +257,51 @@ impl Value {
         self.write(out, false);
     }
 
+    /// The file form: Python's `json.dumps(v, indent=2, ensure_ascii=False)` plus a
+    /// final newline — how profile state files (sessions, ledger) are written.
+    pub fn pretty(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_pretty(&mut out, 0);
+        out.push(b'\n');
+        out
+    }
+
+    fn write_pretty(&self, out: &mut Vec<u8>, depth: usize) {
+        let newline = |out: &mut Vec<u8>, depth: usize| {
+            out.push(b'\n');
+            out.resize(out.len() + 2 * depth, b' ');
+        };
+        match self {
+            Value::Array(items) if !items.is_empty() => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    newline(out, depth + 1);
+                    item.write_pretty(out, depth + 1);
+                }
+                newline(out, depth);
+                out.push(b']');
+            }
+            Value::Object(object) if !object.is_empty() => {
+                out.push(b'{');
+                for (i, (key, value)) in object.0.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    newline(out, depth + 1);
+                    write_string(key, out);
+                    out.extend_from_slice(b": ");
+                    value.write_pretty(out, depth + 1);
+                }
+                newline(out, depth);
+                out.push(b'}');
+            }
+            other => other.write(out, false),
+        }
+    }
+
     fn write(&self, out: &mut Vec<u8>, sorted: bool) {
         match self {
             Value::Null => out.extend_from_slice(b"null"),
@@ -791,6 +836,14 @@ mod tests {
 
     fn err(text: &str) -> ParseError {
         parse(text.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn pretty_matches_pythons_indent_2() {
+        // python3 -c 'import json;print(json.dumps({"a":[1,{"b":[]}],"c":{},"d":"é"},indent=2,ensure_ascii=False))'
+        let v = parse(r#"{"a":[1,{"b":[]}],"c":{},"d":"é"}"#.as_bytes()).unwrap();
+        let expected = "{\n  \"a\": [\n    1,\n    {\n      \"b\": []\n    }\n  ],\n  \"c\": {},\n  \"d\": \"é\"\n}\n";
+        assert_eq!(String::from_utf8(v.pretty()).unwrap(), expected);
     }
 
     #[test]
