@@ -78,9 +78,15 @@ fn round_trips_at_the_size_edges() {
     }
     // Sending a stored blob again is a no-op that still succeeds.
     let file = p.laptop.home().join("in1");
+    // 0 B: the probe is the final chunk; 1 B and 512 KiB: probe + 1; 20 MiB: probe + 40.
+    assert!(common::eventually(5, || puts_logged(&p) == 1 + 2 + 2 + 41), "{}", puts_logged(&p));
     let before = puts_logged(&p);
     p.laptop.ok(&["peers", "blob-put", "home", file.to_str().unwrap()]);
-    assert_eq!(puts_logged(&p), before + 1, "one probe, no chunks");
+    assert!(
+        common::eventually(5, || puts_logged(&p) == before + 1),
+        "one probe, no chunks: {}",
+        puts_logged(&p)
+    );
 }
 
 #[test]
@@ -131,9 +137,14 @@ fn an_interrupted_upload_resumes_where_it_stopped() {
     }
     let file = p.laptop.home().join("partial");
     std::fs::write(&file, &bytes).unwrap();
+    assert!(common::eventually(5, || puts_logged(&p) == 3), "the 3 chunks sent by hand are logged");
     let before = puts_logged(&p);
     p.laptop.ok(&["peers", "blob-put", "home", file.to_str().unwrap()]);
-    assert_eq!(puts_logged(&p) - before, 1 + 3, "a probe, then only the 3 missing chunks");
+    // The daemon logs each request just after answering it.
+    assert!(
+        common::eventually(5, || puts_logged(&p) - before == 1 + 3),
+        "a probe, then only the 3 missing chunks"
+    );
     assert_eq!(std::fs::read(p.home.root().join("alp/blobs").join(sha(&bytes))).unwrap(), bytes);
 }
 

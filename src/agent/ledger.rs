@@ -97,10 +97,16 @@ impl Ledger {
             Ok(Some(bytes)) => match json::parse(&bytes) {
                 Ok(Value::Object(doc)) => doc,
                 _ => {
-                    let aside = self.path.with_file_name(format!("ledger.json.corrupt-{}", now_micros / 1_000_000));
+                    let aside =
+                        self.path.with_file_name(format!("ledger.json.corrupt-{}", now_micros / 1_000_000));
                     match std::fs::rename(&self.path, &aside) {
-                        Ok(()) => log::warn!("{} was unreadable; kept as {}", self.path.display(), aside.display()),
-                        Err(e) => log::warn!("{} was unreadable and could not be moved aside: {e}", self.path.display()),
+                        Ok(()) => {
+                            log::warn!("{} was unreadable; kept as {}", self.path.display(), aside.display())
+                        }
+                        Err(e) => log::warn!(
+                            "{} was unreadable and could not be moved aside: {e}",
+                            self.path.display()
+                        ),
                     }
                     Object::new()
                 }
@@ -120,7 +126,9 @@ fn day_of(now_micros: i64) -> String {
 /// Moves the finished day into history (keeping 30 days) and starts `today` at zero.
 fn roll_over(mut doc: Object, today: &str) -> Object {
     let mut history = doc.get("history").and_then(Value::as_object).cloned().unwrap_or_default();
-    if let (Some(day), Some(spent)) = (doc.get("day").and_then(Value::as_str).map(str::to_owned), doc.get("profile")) {
+    if let (Some(day), Some(spent)) =
+        (doc.get("day").and_then(Value::as_str).map(str::to_owned), doc.get("profile"))
+    {
         history.insert(day, spend_object(spend_of(Some(spent))));
     }
     let mut days: Vec<(String, Value)> = history.iter().map(|(d, v)| (d.to_owned(), v.clone())).collect();
@@ -218,6 +226,9 @@ mod tests {
         assert_eq!(ledger.today(JAN1 + 5), Spend { usd: 1.25, tokens: 4000 });
         ledger.record(Spend { usd: 0.25, tokens: 1 }, Some("home"), JAN1 + 6).unwrap();
         let doc = json::parse(&std::fs::read(ledger.path()).unwrap()).unwrap();
-        assert_eq!(doc.get("by_peer").and_then(|p| p.get("home")).and_then(|h| h.get("usd")).and_then(Value::as_f64), Some(0.75));
+        assert_eq!(
+            doc.get("by_peer").and_then(|p| p.get("home")).and_then(|h| h.get("usd")).and_then(Value::as_f64),
+            Some(0.75)
+        );
     }
 }

@@ -84,7 +84,9 @@ impl MemoryStore {
 
     /// The file's text ("" when it does not exist).
     pub fn read(&self, file: MemoryFile) -> Result<String, MemoryError> {
-        Ok(fsio::read_optional(&self.path(file))?.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default())
+        Ok(fsio::read_optional(&self.path(file))?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default())
     }
 
     /// Appends an entry.
@@ -97,7 +99,11 @@ impl MemoryStore {
             if entries(text).any(|e| e == entry) {
                 return Err(MemoryError::Duplicate { file });
             }
-            Ok(if text.trim().is_empty() { entry.to_owned() } else { format!("{}{ENTRY_DELIMITER}{entry}", text.trim_end()) })
+            Ok(if text.trim().is_empty() {
+                entry.to_owned()
+            } else {
+                format!("{}{ENTRY_DELIMITER}{entry}", text.trim_end())
+            })
         })
     }
 
@@ -151,8 +157,11 @@ pub fn entries(text: &str) -> impl Iterator<Item = &str> {
 
 fn unique_entry(file: MemoryFile, text: &str, needle: &str) -> Result<usize, MemoryError> {
     let needle = needle.trim();
-    let hits: Vec<usize> =
-        entries(text).enumerate().filter(|(_, e)| !needle.is_empty() && e.contains(needle)).map(|(i, _)| i).collect();
+    let hits: Vec<usize> = entries(text)
+        .enumerate()
+        .filter(|(_, e)| !needle.is_empty() && e.contains(needle))
+        .map(|(i, _)| i)
+        .collect();
     match hits.as_slice() {
         [one] => Ok(*one),
         [] => Err(MemoryError::NotFound { file, needle: needle.to_owned() }),
@@ -217,7 +226,10 @@ mod tests {
         std::fs::create_dir_all(&m.dir).unwrap();
         std::fs::write(m.path(MemoryFile::Memory), "first fact\n§\nsecond fact\n").unwrap();
         m.add(MemoryFile::Memory, "third fact").unwrap();
-        assert_eq!(entries(&m.read(MemoryFile::Memory).unwrap()).collect::<Vec<_>>(), ["first fact", "second fact", "third fact"]);
+        assert_eq!(
+            entries(&m.read(MemoryFile::Memory).unwrap()).collect::<Vec<_>>(),
+            ["first fact", "second fact", "third fact"]
+        );
         assert_eq!(MemoryFile::parse("user"), Some(MemoryFile::User));
         assert_eq!(MemoryFile::parse("MEMORY.md"), Some(MemoryFile::Memory));
         assert_eq!(MemoryFile::parse("secrets"), None);

@@ -3,5 +3,10 @@
 pub mod approval;
 pub mod ledger;
 pub mod memory;
+pub mod model;
+pub mod provider;
 pub mod redact;
+pub mod run;
 pub mod session;
+pub mod tools;
+pub mod turn;

@@ -8,7 +8,18 @@ pub const MARK: &str = "[REDACTED]";
 
 /// Prefixes of provider and platform keys, each followed by at least 16 key characters.
 const KEY_PREFIXES: [&str; 13] = [
-    "sk-ant-", "sk-or-", "sk-proj-", "sk-", "ghp_", "gho_", "ghs_", "github_pat_", "glpat-", "xoxb-", "xoxp-", "AKIA",
+    "sk-ant-",
+    "sk-or-",
+    "sk-proj-",
+    "sk-",
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "github_pat_",
+    "glpat-",
+    "xoxb-",
+    "xoxp-",
+    "AKIA",
     "AIza",
 ];
 const MIN_KEY_CHARS: usize = 16;
@@ -46,8 +57,12 @@ fn secret_at(text: &str, i: usize) -> Option<usize> {
     if !starts_word {
         return None;
     }
-    if rest.starts_with("-----BEGIN ") && rest[..rest.find('\n').unwrap_or(rest.len())].contains("PRIVATE KEY") {
-        let end = rest.find("-----END ").and_then(|e| rest[e..].find("-----\n").map(|t| e + t + 6).or(Some(rest.len())));
+    if rest.starts_with("-----BEGIN ")
+        && rest[..rest.find('\n').unwrap_or(rest.len())].contains("PRIVATE KEY")
+    {
+        let end = rest
+            .find("-----END ")
+            .and_then(|e| rest[e..].find("-----\n").map(|t| e + t + 6).or(Some(rest.len())));
         return end.map(|e| i + e.min(rest.len()));
     }
     if let Some(after) = rest.strip_prefix("Bearer ").or_else(|| rest.strip_prefix("bearer ")) {
@@ -104,7 +119,14 @@ mod tests {
 
     #[test]
     fn leaves_ordinary_text_alone() {
-        for text in ["ask-me later", "sk-short", "task-1234567890123456789 is a word", "a Bearer token", "héllo wörld", ""] {
+        for text in [
+            "ask-me later",
+            "sk-short",
+            "task-1234567890123456789 is a word",
+            "a Bearer token",
+            "héllo wörld",
+            "",
+        ] {
             assert_eq!(redact(text), text);
             assert!(matches!(redact(text), Cow::Borrowed(_)));
         }

@@ -125,7 +125,14 @@ impl Session {
                         .map(|l| ToolLog {
                             at: num(l, "at"),
                             name: text(l, "name"),
-                            args: l.get("args").map(|a| a.as_str().map(str::to_owned).unwrap_or_else(|| String::from_utf8_lossy(&a.wire()).into_owned())).unwrap_or_default(),
+                            args: l
+                                .get("args")
+                                .map(|a| {
+                                    a.as_str()
+                                        .map(str::to_owned)
+                                        .unwrap_or_else(|| String::from_utf8_lossy(&a.wire()).into_owned())
+                                })
+                                .unwrap_or_default(),
                             result: text(l, "result"),
                             ok: l.get("ok").and_then(Value::as_bool).unwrap_or(false),
                             duration_s: num(l, "duration_s"),
@@ -230,7 +237,10 @@ mod tests {
             "tools": [{"at": 1767225601.5, "name": "terminal", "status": "ok", "ok": true, "duration_s": 0.2, "args": {"command": "ls"}, "result": "a\nb"}]}]}"#;
         std::fs::write(&path, original).unwrap();
         let s = Session::load(&path).unwrap();
-        assert_eq!((s.id.as_str(), s.turns.len(), s.turns[0].tools[0].name.as_str()), ("abcdefabcdef", 1, "terminal"));
+        assert_eq!(
+            (s.id.as_str(), s.turns.len(), s.turns[0].tools[0].name.as_str()),
+            ("abcdefabcdef", 1, "terminal")
+        );
         assert_eq!(s.turns[0].tools[0].args, r#"{"command":"ls"}"#);
     }
 }

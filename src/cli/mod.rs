@@ -43,6 +43,7 @@ enum Command {
     Peers(peers::PeersCmd),
     Doctor(doctor::DoctorCmd),
     Daemon(daemon::DaemonCmd),
+    Chat(chat::ChatCmd),
 }
 
 /// Runs the command line of this process.
@@ -70,6 +71,7 @@ fn run(args: Alpi) -> CliResult {
         Some(Command::Profile(cmd)) => profile::run(cmd, &home),
         Some(Command::Peers(cmd)) => peers::run(cmd, &home),
         Some(Command::Doctor(cmd)) => doctor::run(cmd, &home),
+        Some(Command::Chat(cmd)) => chat::run(cmd, &home),
     }
 }
 

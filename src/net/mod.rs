@@ -1,3 +1,4 @@
-//! Outbound networking shared by every client: name resolution now; the HTTP client later.
+//! Outbound networking shared by every client: name resolution and the HTTP(S) client.
 
 pub mod dns;
+pub mod http;

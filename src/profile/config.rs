@@ -67,6 +67,8 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("network", &["host"]),
     ("alp", &["tcp_port"]),
     ("providers", &["*"]),
+    ("pricing", &["*"]),
+    ("tools", &["deny", "terminal"]),
 ];
 
 #[derive(Debug, thiserror::Error)]

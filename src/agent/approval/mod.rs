@@ -16,6 +16,12 @@ use std::fmt;
 
 pub use policy::{Decision, Policy, literal_pattern, log_line};
 
+/// Why the file tools must not touch `path` (SSH private keys, the profile's secret
+/// keys, `.env` files, credential files), if they must not.
+pub fn sensitive_path(path: &str) -> Option<String> {
+    paths::secret_finding(path).filter(|f| f.severity == Severity::Dangerous).map(|f| f.reason.to_string())
+}
+
 /// How risky a command is; ordered, so the worst of several parts is their maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {

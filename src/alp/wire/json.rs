@@ -842,7 +842,8 @@ mod tests {
     fn pretty_matches_pythons_indent_2() {
         // python3 -c 'import json;print(json.dumps({"a":[1,{"b":[]}],"c":{},"d":"é"},indent=2,ensure_ascii=False))'
         let v = parse(r#"{"a":[1,{"b":[]}],"c":{},"d":"é"}"#.as_bytes()).unwrap();
-        let expected = "{\n  \"a\": [\n    1,\n    {\n      \"b\": []\n    }\n  ],\n  \"c\": {},\n  \"d\": \"é\"\n}\n";
+        let expected =
+            "{\n  \"a\": [\n    1,\n    {\n      \"b\": []\n    }\n  ],\n  \"c\": {},\n  \"d\": \"é\"\n}\n";
         assert_eq!(String::from_utf8(v.pretty()).unwrap(), expected);
     }
 

@@ -1,0 +1,184 @@
+//! The tools the model may call, their JSON-schema descriptions, and the one place a
+//! call is dispatched. Each tool returns text for the model; failures are text too
+//! (`ok: false`), so a bad call costs a step, never the turn.
+
+pub mod files;
+pub mod terminal;
+
+use std::path::PathBuf;
+
+use super::approval::{Policy, Verdict};
+use super::memory::{MemoryFile, MemoryStore};
+use super::provider::ToolSpec;
+use crate::alp::wire::json::{self, Object, Value};
+
+/// Default cap on one tool result, in characters (`tools.budget.per_result_chars`).
+pub const RESULT_CHARS: usize = 100_000;
+
+/// What a tool call produced for the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub ok: bool,
+    pub text: String,
+}
+
+impl Outcome {
+    pub fn ok(text: impl Into<String>) -> Self {
+        Self { ok: true, text: text.into() }
+    }
+
+    pub fn fail(text: impl Into<String>) -> Self {
+        Self { ok: false, text: text.into() }
+    }
+}
+
+/// The human's answer to a caution-level command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Once,
+    Session,
+    Always,
+    Deny,
+}
+
+/// Who answers caution-level commands. Daemon turns and `--once` without a terminal
+/// have none: [`NoApprover`].
+pub trait Approver {
+    fn ask(&mut self, command: &str, verdict: &Verdict) -> Answer;
+    fn present(&self) -> bool {
+        true
+    }
+}
+
+/// Denies everything that asks.
+pub struct NoApprover;
+
+impl Approver for NoApprover {
+    fn ask(&mut self, _: &str, _: &Verdict) -> Answer {
+        Answer::Deny
+    }
+
+    fn present(&self) -> bool {
+        false
+    }
+}
+
+/// Everything a tool may use.
+pub struct ToolEnv<'a> {
+    pub workspace: PathBuf,
+    pub memory: MemoryStore,
+    pub policy: Policy,
+    pub approver: &'a mut dyn Approver,
+    /// `logs/approval.log`.
+    pub approval_log: PathBuf,
+    pub result_chars: usize,
+    /// `tools.deny`: tools the model is not offered.
+    pub deny: Vec<String>,
+}
+
+/// The tools offered to the model, minus `tools.deny`.
+pub fn specs(deny: &[String]) -> Vec<ToolSpec> {
+    let all = [
+        terminal::spec(),
+        files::read_spec(),
+        files::write_spec(),
+        files::edit_spec(),
+        files::list_spec(),
+        memory_spec(),
+    ];
+    all.into_iter().filter(|s| !deny.contains(&s.name)).collect()
+}
+
+/// Runs the tool `name` with the model's JSON `arguments`.
+pub fn run(name: &str, arguments: &str, env: &mut ToolEnv<'_>) -> Outcome {
+    if env.deny.iter().any(|d| d == name) {
+        return Outcome::fail(format!("the {name} tool is turned off here (tools.deny)"));
+    }
+    let args = match json::parse(arguments.trim().as_bytes()) {
+        Ok(Value::Object(args)) => args,
+        Ok(_) | Err(_) if arguments.trim().is_empty() => Object::new(),
+        _ => return Outcome::fail(format!("arguments for {name} are not a JSON object")),
+    };
+    let outcome = match name {
+        "terminal" => terminal::run(&args, env),
+        "read_file" => files::read(&args, env),
+        "write_file" => files::write(&args, env),
+        "edit_file" => files::edit(&args, env),
+        "list_dir" => files::list(&args, env),
+        "memory" => memory(&args, env),
+        other => Outcome::fail(format!("there is no tool called {other}")),
+    };
+    cap(outcome, env.result_chars)
+}
+
+/// Keeps the head and tail of an oversized result, with a marker between.
+fn cap(mut outcome: Outcome, limit: usize) -> Outcome {
+    let count = outcome.text.chars().count();
+    if count > limit {
+        let head: String = outcome.text.chars().take(limit / 2).collect();
+        let tail: String = outcome.text.chars().skip(count - limit / 2).collect();
+        outcome.text = format!("{head}\n[… {} characters elided …]\n{tail}", count - limit);
+    }
+    outcome
+}
+
+/// A string argument, or a message naming what is missing.
+pub fn text_arg<'a>(args: &'a Object, key: &str) -> Result<&'a str, Outcome> {
+    args.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| Outcome::fail(format!("missing string argument `{key}`")))
+}
+
+/// A JSON-schema object with string properties; `required` lists the mandatory ones.
+pub fn schema(properties: &[(&str, &str, &str)], required: &[&str]) -> Value {
+    let props = properties.iter().fold(Object::new(), |o, (name, kind, description)| {
+        o.with(*name, Object::new().with("type", *kind).with("description", *description))
+    });
+    let required: Vec<Value> = required.iter().map(|r| Value::from(*r)).collect();
+    Value::Object(Object::new().with("type", "object").with("properties", props).with("required", required))
+}
+
+fn spec(name: &str, description: &str, parameters: Value) -> ToolSpec {
+    ToolSpec { name: name.into(), description: description.into(), parameters }
+}
+
+fn memory_spec() -> ToolSpec {
+    spec(
+        "memory",
+        "Persist facts beyond this turn. target: USER.md (about the user), MEMORY.md (about their world: \
+         projects, tools, people), AGENT.md (how you behave). action: read | add | replace | remove. \
+         add needs `entry`; replace needs `old` (text of the one entry to change) and `entry`; remove needs `old`.",
+        schema(
+            &[
+                ("target", "string", "USER.md, MEMORY.md or AGENT.md"),
+                ("action", "string", "read, add, replace or remove"),
+                ("entry", "string", "the new entry"),
+                ("old", "string", "text identifying the existing entry"),
+            ],
+            &["target", "action"],
+        ),
+    )
+}
+
+fn memory(args: &Object, env: &mut ToolEnv<'_>) -> Outcome {
+    let target = match text_arg(args, "target") {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    let Some(file) = MemoryFile::parse(target) else {
+        return Outcome::fail(format!("no memory file {target:?}; use USER.md, MEMORY.md or AGENT.md"));
+    };
+    let arg = |k: &str| args.get(k).and_then(Value::as_str).unwrap_or_default();
+    let result = match args.get("action").and_then(Value::as_str).unwrap_or("read") {
+        "read" => env.memory.read(file),
+        "add" => env.memory.add(file, arg("entry")),
+        "replace" => env.memory.replace(file, arg("old"), arg("entry")),
+        "remove" => env.memory.remove(file, arg("old")),
+        other => return Outcome::fail(format!("unknown memory action {other:?}")),
+    };
+    match result {
+        Ok(text) if text.is_empty() => Outcome::ok(format!("{file} is empty")),
+        Ok(text) => Outcome::ok(text),
+        Err(e) => Outcome::fail(e.to_string()),
+    }
+}

@@ -1,0 +1,212 @@
+//! `alpi chat --once` end to end against a local server speaking the OpenAI chat
+//! completions wire format (SSE, tool calls split across chunks): the real binary,
+//! its HTTP client, the turn loop and the tools, with no network beyond loopback.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use alpi::alp::wire::json::{self, Value};
+use common::Sandbox;
+
+/// One canned HTTP response.
+struct Canned {
+    status: u16,
+    body: String,
+    /// Close the connection after this many body bytes (a mid-stream drop).
+    cut_at: Option<usize>,
+}
+
+/// Serves the canned responses in order and records each request body.
+struct FakeProvider {
+    port: u16,
+    requests: Arc<Mutex<Vec<Value>>>,
+}
+
+fn sse(chunks: &[&str]) -> String {
+    chunks.iter().map(|c| format!("data: {c}\n\n")).collect::<String>() + "data: [DONE]\n\n"
+}
+
+fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for (canned, stream) in responses.into_iter().zip(listener.incoming()) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).unwrap();
+            seen.lock().unwrap().push(json::parse(&body).unwrap());
+            let kind = if canned.status == 200 { "text/event-stream" } else { "application/json" };
+            let head = format!(
+                "HTTP/1.1 {} X\r\ncontent-type: {kind}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+                canned.status
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            let bytes = canned.body.as_bytes();
+            let end = canned.cut_at.unwrap_or(bytes.len());
+            for piece in bytes[..end].chunks(7) {
+                // Tiny chunks: the client must reassemble SSE lines across them.
+                let _ = stream.write_all(format!("{:x}\r\n", piece.len()).as_bytes());
+                let _ = stream.write_all(piece);
+                let _ = stream.write_all(b"\r\n");
+            }
+            if canned.cut_at.is_none() {
+                let _ = stream.write_all(b"0\r\n\r\n");
+            }
+        }
+    });
+    FakeProvider { port, requests }
+}
+
+fn configure(sb: &Sandbox, port: u16, extra: &str) {
+    sb.ok(&["peers", "key"]);
+    let ws = sb.home().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    let config = format!(
+        "model: fake/test-model\nworkspace: {}\nproviders:\n  custom:\n    - name: fake\n      base_url: http://127.0.0.1:{port}/v1\n      api_key_env: FAKE_KEY\n{extra}",
+        ws.display()
+    );
+    std::fs::write(sb.root().join("config.yaml"), config).unwrap();
+    std::fs::write(sb.root().join(".env"), "FAKE_KEY=test-key\n").unwrap();
+}
+
+fn tool_call_stream() -> String {
+    sse(&[
+        r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"Writing it. "}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"write_file","arguments":""}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"path\":\"hel"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"lo.txt\",\"content\":"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"hi there\"}"}}]}}]}"#,
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":120,"completion_tokens":30}}"#,
+    ])
+}
+
+fn final_stream(text: &str) -> String {
+    sse(&[
+        &format!(r#"{{"choices":[{{"index":0,"delta":{{"content":{text:?}}}}}]}}"#),
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":200,"completion_tokens":10}}"#,
+    ])
+}
+
+#[test]
+fn a_tool_using_turn_streams_writes_the_file_and_keeps_the_books() {
+    let fake = fake_provider(vec![
+        Canned { status: 200, body: tool_call_stream(), cut_at: None },
+        Canned { status: 200, body: final_stream("Done: hello.txt says hi there."), cut_at: None },
+    ]);
+    let sb = Sandbox::new();
+    configure(
+        &sb,
+        fake.port,
+        "pricing:\n  fake/test-model:\n    input_per_mtok: 1.0\n    output_per_mtok: 2.0\n",
+    );
+    let run = sb.run(&["chat", "--once", "make hello.txt"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "Writing it. Done: hello.txt says hi there.\n");
+    assert!(run.stderr.contains("→ write_file") && run.stderr.contains("✓ write_file"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(sb.home().join("ws/hello.txt")).unwrap(), "hi there");
+
+    let requests = fake.requests.lock().unwrap();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].get("model").and_then(Value::as_str), Some("test-model"));
+    let second = requests[1].get("messages").and_then(Value::as_array).unwrap();
+    let tool_msg = second.iter().find(|m| m.get("role").and_then(Value::as_str) == Some("tool")).unwrap();
+    assert_eq!(tool_msg.get("tool_call_id").and_then(Value::as_str), Some("call_1"));
+
+    let sessions: Vec<_> = std::fs::read_dir(sb.root().join("sessions")).unwrap().flatten().collect();
+    assert_eq!(sessions.len(), 1);
+    let session = json::parse(&std::fs::read(sessions[0].path()).unwrap()).unwrap();
+    assert_eq!(session.get("input_tokens").and_then(Value::as_u64), Some(320));
+    let ledger = json::parse(&std::fs::read(sb.root().join("logs/ledger.json")).unwrap()).unwrap();
+    let usd = ledger.get("profile").and_then(|p| p.get("usd")).and_then(Value::as_f64).unwrap();
+    assert!((usd - (320.0 * 1.0 + 40.0 * 2.0) / 1e6).abs() < 1e-12, "{usd}");
+    let agent_log = std::fs::read_to_string(sb.root().join("logs/agent.log")).unwrap();
+    assert!(agent_log.contains("surface=cli") && agent_log.contains("tools=write_file"), "{agent_log}");
+}
+
+#[test]
+fn json_output_and_a_prompt_from_stdin() {
+    let fake = fake_provider(vec![Canned { status: 200, body: final_stream("four"), cut_at: None }]);
+    let sb = Sandbox::new();
+    configure(&sb, fake.port, "");
+    let run = sb.run_with_stdin(&["chat", "--once", "-", "--json"], "what is 2+2?\n");
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let doc = json::parse(run.stdout.trim().as_bytes()).unwrap();
+    assert_eq!(doc.get("text").and_then(Value::as_str), Some("four"));
+    assert_eq!(doc.get("tokens_in").and_then(Value::as_u64), Some(200));
+    assert_eq!(doc.get("session_id").and_then(Value::as_str).map(str::len), Some(12));
+    let sent = &fake.requests.lock().unwrap()[0];
+    let user = sent.get("messages").and_then(Value::as_array).unwrap().last().unwrap();
+    assert_eq!(user.get("content").and_then(Value::as_str), Some("what is 2+2?\n"));
+}
+
+#[test]
+fn a_rate_limit_is_retried_before_anything_was_shown() {
+    let fake = fake_provider(vec![
+        Canned { status: 429, body: r#"{"error":{"message":"slow down"}}"#.into(), cut_at: None },
+        Canned { status: 200, body: final_stream("ok after retry"), cut_at: None },
+    ]);
+    let sb = Sandbox::new();
+    configure(&sb, fake.port, "");
+    let run = sb.run(&["chat", "--once", "hi"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout.trim(), "ok after retry");
+}
+
+#[test]
+fn a_bad_key_is_one_clear_line_naming_what_to_set() {
+    let fake = fake_provider(vec![Canned {
+        status: 401,
+        body: r#"{"error":{"message":"invalid api key"}}"#.into(),
+        cut_at: None,
+    }]);
+    let sb = Sandbox::new();
+    configure(&sb, fake.port, "");
+    let run = sb.run(&["chat", "--once", "hi"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("HTTP 401") && run.stderr.contains("invalid api key"), "{}", run.stderr);
+    assert!(run.stderr.contains("FAKE_KEY"), "{}", run.stderr);
+}
+
+#[test]
+fn a_stream_cut_mid_answer_is_an_error_not_a_silent_half_answer() {
+    let body = final_stream("this answer is cut");
+    let cut = body.find("stop").unwrap();
+    let fake = fake_provider(vec![Canned { status: 200, body, cut_at: Some(cut) }]);
+    let sb = Sandbox::new();
+    configure(&sb, fake.port, "");
+    let run = sb.run(&["chat", "--once", "hi"]);
+    assert_eq!(run.code, 1, "stdout: {}", run.stdout);
+    assert!(run.stderr.starts_with("alpi: "), "{}", run.stderr);
+}
+
+#[test]
+fn without_a_model_it_says_how_to_add_one() {
+    let sb = Sandbox::new();
+    let run = sb.run(&["chat", "--once", "hi"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("no model configured") && run.stderr.contains("config.yaml"),
+        "{}",
+        run.stderr
+    );
+}
