@@ -3,76 +3,12 @@
 //! its HTTP client, the turn loop and the tools, with no network beyond loopback.
 
 mod common;
-
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+#[path = "common/fake_openai.rs"]
+mod fake_openai;
 
 use alpi::alp::wire::json::{self, Value};
 use common::Sandbox;
-
-/// One canned HTTP response.
-struct Canned {
-    status: u16,
-    body: String,
-    /// Close the connection after this many body bytes (a mid-stream drop).
-    cut_at: Option<usize>,
-}
-
-/// Serves the canned responses in order and records each request body.
-struct FakeProvider {
-    port: u16,
-    requests: Arc<Mutex<Vec<Value>>>,
-}
-
-fn sse(chunks: &[&str]) -> String {
-    chunks.iter().map(|c| format!("data: {c}\n\n")).collect::<String>() + "data: [DONE]\n\n"
-}
-
-fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let seen = requests.clone();
-    std::thread::spawn(move || {
-        for (canned, stream) in responses.into_iter().zip(listener.incoming()) {
-            let mut stream = stream.unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line == "\r\n" || line.is_empty() {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0u8; length];
-            reader.read_exact(&mut body).unwrap();
-            seen.lock().unwrap().push(json::parse(&body).unwrap());
-            let kind = if canned.status == 200 { "text/event-stream" } else { "application/json" };
-            let head = format!(
-                "HTTP/1.1 {} X\r\ncontent-type: {kind}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
-                canned.status
-            );
-            stream.write_all(head.as_bytes()).unwrap();
-            let bytes = canned.body.as_bytes();
-            let end = canned.cut_at.unwrap_or(bytes.len());
-            for piece in bytes[..end].chunks(7) {
-                // Tiny chunks: the client must reassemble SSE lines across them.
-                let _ = stream.write_all(format!("{:x}\r\n", piece.len()).as_bytes());
-                let _ = stream.write_all(piece);
-                let _ = stream.write_all(b"\r\n");
-            }
-            if canned.cut_at.is_none() {
-                let _ = stream.write_all(b"0\r\n\r\n");
-            }
-        }
-    });
-    FakeProvider { port, requests }
-}
+use fake_openai::{Canned, fake_provider, sse};
 
 fn configure(sb: &Sandbox, port: u16, extra: &str) {
     sb.ok(&["peers", "key"]);

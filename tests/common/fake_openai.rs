@@ -1,0 +1,74 @@
+//! A local server speaking the OpenAI chat-completions wire format (SSE over chunked
+//! HTTP/1.1, in tiny chunks), answering canned responses in order and recording each
+//! request body. Shared by the chat tests and the turn benchmark.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use alpi::alp::wire::json::{self, Value};
+
+/// One canned HTTP response.
+pub struct Canned {
+    pub status: u16,
+    pub body: String,
+    /// Close the connection after this many body bytes (a mid-stream drop).
+    pub cut_at: Option<usize>,
+}
+
+/// Serves the canned responses in order and records each request body.
+pub struct FakeProvider {
+    pub port: u16,
+    pub requests: Arc<Mutex<Vec<Value>>>,
+}
+
+pub fn sse(chunks: &[&str]) -> String {
+    chunks.iter().map(|c| format!("data: {c}\n\n")).collect::<String>() + "data: [DONE]\n\n"
+}
+
+pub fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for (canned, stream) in responses.into_iter().zip(listener.incoming()) {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).unwrap();
+            seen.lock().unwrap().push(json::parse(&body).unwrap());
+            let kind = if canned.status == 200 { "text/event-stream" } else { "application/json" };
+            let head = format!(
+                "HTTP/1.1 {} X\r\ncontent-type: {kind}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+                canned.status
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            let bytes = canned.body.as_bytes();
+            let end = canned.cut_at.unwrap_or(bytes.len());
+            for piece in bytes[..end].chunks(7) {
+                // Tiny chunks: the client must reassemble SSE lines across them.
+                let _ = stream.write_all(format!("{:x}\r\n", piece.len()).as_bytes());
+                let _ = stream.write_all(piece);
+                let _ = stream.write_all(b"\r\n");
+            }
+            if canned.cut_at.is_none() {
+                let _ = stream.write_all(b"0\r\n\r\n");
+            }
+        }
+    });
+    FakeProvider { port, requests }
+}
