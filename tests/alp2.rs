@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use alpi::alp::client::{Client, Route};
 use alpi::alp::identity::Keypair;
 use alpi::alp::peers::Peer;
-use alpi::alp::transport::noise::{self, Handshake};
+use alpi::alp::transport::noise;
 use alpi::alp::transport::tcp::Outgoing;
 use alpi::alp::transport::unix::Next;
 use alpi::alp::wire::envelope;
@@ -146,25 +146,6 @@ fn a_noise_identity_that_differs_from_the_envelope_signer_is_dropped() {
     assert!(matches!(result, Err(alpi::alp::transport::TransportError::Silent)), "{result:?}");
 }
 
-/// A raw TCP client that has done the handshake as `me`.
-fn raw_session(
-    address: &str,
-    me: &Keypair,
-    peer: &alpi::alp::identity::Identity,
-) -> (TcpStream, noise::Session) {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut hs = Handshake::initiator(me, peer).unwrap();
-    stream.write_all(&noise::handshake_frame(&hs.write().unwrap())).unwrap();
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).unwrap();
-    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
-    stream.read_exact(&mut msg).unwrap();
-    hs.read(&msg).unwrap();
-    stream.write_all(&noise::handshake_frame(&hs.write().unwrap())).unwrap();
-    (stream, hs.finish().unwrap())
-}
-
 /// True when the server closes the connection without sending anything: EOF, or a
 /// reset when it closed with our unread bytes still queued.
 fn closed_silently(stream: &mut TcpStream) -> bool {
@@ -186,22 +167,22 @@ fn garbage_truncated_and_oversized_frames_close_the_session() {
     junk.write_all(b"\x00\x30GET / HTTP/1.1\r\nHost: x\r\n\r\n........................").unwrap();
     assert!(closed_silently(&mut junk), "a bad first handshake message");
 
-    let (mut stream, _) = raw_session(&address, &me, &home_id);
+    let (mut stream, _) = common::noise_handshake(&address, &me, &home_id);
     stream.write_all(&(noise::MAX_FRAME as u32 + 1).to_be_bytes()).unwrap();
     assert!(closed_silently(&mut stream), "an oversized length prefix");
 
-    let (mut stream, mut session) = raw_session(&address, &me, &home_id);
+    let (mut stream, mut session) = common::noise_handshake(&address, &me, &home_id);
     let mut sealed = session.send.encrypt(b"{\"not\":\"an envelope\"}").unwrap();
     sealed[3] ^= 0xff;
     stream.write_all(&noise::transport_frame(&sealed)).unwrap();
     assert!(closed_silently(&mut stream), "a frame that does not decrypt");
 
-    let (mut stream, mut session) = raw_session(&address, &me, &home_id);
+    let (mut stream, mut session) = common::noise_handshake(&address, &me, &home_id);
     let sealed = session.send.encrypt(b"not json").unwrap();
     stream.write_all(&noise::transport_frame(&sealed)).unwrap();
     assert!(closed_silently(&mut stream), "an envelope that is dropped ends the session");
 
-    let (mut stream, _) = raw_session(&address, &me, &home_id);
+    let (mut stream, _) = common::noise_handshake(&address, &me, &home_id);
     stream.write_all(&[0, 0, 0, 50, 1, 2, 3]).unwrap();
     stream.shutdown(std::net::Shutdown::Write).unwrap();
     assert!(closed_silently(&mut stream), "a truncated frame");

@@ -2,7 +2,9 @@
 //! an unpinned Noise identity), a connection that never starts its handshake is closed,
 //! and a streamed `link.ask` arrives frame by frame over one session.
 
-use std::io::{Read, Write};
+mod common;
+
+use std::io::Read;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +14,7 @@ use alpi::alp::dispatch::Node;
 use alpi::alp::identity::Keypair;
 use alpi::alp::methods::{Agent, AskRequest, AskResult, NoAgent};
 use alpi::alp::peers::{Peer, PeerFiles};
-use alpi::alp::transport::noise::{self, Handshake};
+
 use alpi::alp::transport::tcp::{self, Limits};
 use alpi::alp::wire::envelope::RpcError;
 use alpi::alp::wire::json::{Object, Value};
@@ -48,20 +50,6 @@ fn responder_with(dir: &std::path::Path, pinned: &Keypair, agent: Arc<dyn Agent>
     (address, keys)
 }
 
-fn handshake(address: &str, me: &Keypair, them: &Keypair) -> TcpStream {
-    let mut stream = TcpStream::connect(address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut hs = Handshake::initiator(me, them.identity()).unwrap();
-    stream.write_all(&noise::handshake_frame(&hs.write().unwrap())).unwrap();
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).unwrap();
-    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
-    stream.read_exact(&mut msg).unwrap();
-    hs.read(&msg).unwrap();
-    stream.write_all(&noise::handshake_frame(&hs.write().unwrap())).unwrap();
-    stream
-}
-
 /// How long until the server closes the connection (a read returns EOF).
 fn time_to_close(stream: &mut TcpStream) -> Duration {
     let started = Instant::now();
@@ -76,9 +64,9 @@ fn idle_sessions_close_sooner_when_the_noise_identity_is_not_pinned() {
     let friend = Keypair::from_seed([1; 32]);
     let (address, server) = responder(dir.path(), &friend);
 
-    let mut pinned = handshake(&address, &friend, &server);
+    let mut pinned = common::noise_handshake(&address, &friend, server.identity()).0;
     let stranger = Keypair::from_seed([2; 32]);
-    let mut unpinned = handshake(&address, &stranger, &server);
+    let mut unpinned = common::noise_handshake(&address, &stranger, server.identity()).0;
 
     let unpinned_after = time_to_close(&mut unpinned);
     assert!(unpinned_after < Duration::from_millis(700), "unpinned idle close took {unpinned_after:?}");

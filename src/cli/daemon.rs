@@ -176,13 +176,26 @@ fn uninstall(home: &ProfileHome) -> CliResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn start(home: &ProfileHome, scope: &Scope, explicit_profile: bool) -> CliResult {
-    if let Some(installed) = Installed::read(home.root()) {
+/// With an installed service, runs its supervisor's steps (start or restart) and says
+/// so; `None` when no service is installed.
+fn through_supervisor(
+    home: &ProfileHome,
+    steps: fn(&service::Plan) -> &[service::Step],
+) -> Option<CliResult> {
+    let installed = Installed::read(home.root())?;
+    let run = || -> CliResult {
         let (host, _) = host_and_platform(home, Some(installed.platform.name()))?;
-        for line in service::run_steps(&service::plan(installed.platform, &host, home.root()).start)? {
+        for line in service::run_steps(steps(&service::plan(installed.platform, &host, home.root())))? {
             println!("{line}");
         }
-        return Ok(ExitCode::SUCCESS);
+        Ok(ExitCode::SUCCESS)
+    };
+    Some(run())
+}
+
+fn start(home: &ProfileHome, scope: &Scope, explicit_profile: bool) -> CliResult {
+    if let Some(done) = through_supervisor(home, |plan| &plan.start) {
+        return done;
     }
     let control = daemon::control_path(home.root(), &scope.name());
     if control::ask(&control, &Request::Status).is_ok() {
@@ -226,12 +239,8 @@ fn start(home: &ProfileHome, scope: &Scope, explicit_profile: bool) -> CliResult
 }
 
 fn restart(home: &ProfileHome, scope: &Scope, explicit_profile: bool) -> CliResult {
-    if let Some(installed) = Installed::read(home.root()) {
-        let (host, _) = host_and_platform(home, Some(installed.platform.name()))?;
-        for line in service::run_steps(&service::plan(installed.platform, &host, home.root()).restart)? {
-            println!("{line}");
-        }
-        return Ok(ExitCode::SUCCESS);
+    if let Some(done) = through_supervisor(home, |plan| &plan.restart) {
+        return done;
     }
     let control = daemon::control_path(home.root(), &scope.name());
     if control::ask(&control, &Request::Status).is_ok() {

@@ -171,3 +171,24 @@ pub fn eventually(secs: u64, mut done: impl FnMut() -> bool) -> bool {
     }
     done()
 }
+
+/// A raw TCP connection that has done the Noise_XK handshake as `me` towards `peer`.
+pub fn noise_handshake(
+    address: &str,
+    me: &alpi::alp::identity::Keypair,
+    peer: &alpi::alp::identity::Identity,
+) -> (std::net::TcpStream, alpi::alp::transport::noise::Session) {
+    use alpi::alp::transport::noise::{self, Handshake};
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    let mut hs = Handshake::initiator(me, peer).unwrap();
+    stream.write_all(&noise::handshake_frame(&hs.write().unwrap())).unwrap();
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).unwrap();
+    let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+    stream.read_exact(&mut msg).unwrap();
+    hs.read(&msg).unwrap();
+    stream.write_all(&noise::handshake_frame(&hs.write().unwrap())).unwrap();
+    (stream, hs.finish().unwrap())
+}
