@@ -146,3 +146,41 @@ fn without_a_model_it_says_how_to_add_one() {
         run.stderr
     );
 }
+
+#[test]
+fn link_ask_from_a_peer_runs_a_turn_on_the_daemon_profile() {
+    use alpi::alp::client::{Client, Route};
+    use alpi::alp::identity::Keypair;
+    use alpi::alp::peers::Peer;
+    use alpi::alp::wire::json::Object;
+
+    let fake =
+        fake_provider(vec![Canned { status: 200, body: final_stream("hello from the agent"), cut_at: None }]);
+    let sb = Sandbox::new();
+    configure(&sb, fake.port, "");
+    sb.ok(&["profile", "create", "caller"]);
+    let caller_key = sb.ok(&["-p", "caller", "peers", "key"]).stdout.trim().to_owned();
+    sb.ok(&["peers", "add", "caller", &caller_key, "--allow", "link.ask"]);
+    let _daemon = sb.daemon(&[]);
+
+    let pem = std::fs::read_to_string(sb.profile("caller").join("alp/secrets/alp_key.pem")).unwrap();
+    let me = Keypair::from_seed(alpi::alp::identity::pem::decode_private(&pem).unwrap());
+    let target_key = sb.ok(&["peers", "key"]).stdout.trim().to_owned();
+    let peer = Peer::new("default", target_key.parse().unwrap(), vec![]);
+    let route = Route::Unix(sb.root().join("alp/alp.sock"));
+    let mut pieces = String::new();
+    let params = Object::new().with("prompt", "say hello").with("stream", true);
+    let reply = Client::new(&me)
+        .call(&peer, &route, "link.ask", params, std::time::Duration::from_secs(30), &mut |c| {
+            if let Some(t) = c.get("text").and_then(Value::as_str) {
+                pieces.push_str(t);
+            }
+        })
+        .unwrap();
+    assert_eq!(pieces, "hello from the agent");
+    assert_eq!(reply.result.get("text").and_then(Value::as_str), Some("hello from the agent"));
+    let ledger = json::parse(&std::fs::read(sb.root().join("logs/ledger.json")).unwrap()).unwrap();
+    assert!(ledger.get("by_peer").and_then(|p| p.get("caller")).is_some(), "spend booked to the asking peer");
+    let agent_log = std::fs::read_to_string(sb.root().join("logs/agent.log")).unwrap();
+    assert!(agent_log.contains("surface=alp"), "{agent_log}");
+}

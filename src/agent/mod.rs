@@ -4,6 +4,7 @@ pub mod approval;
 pub mod ledger;
 pub mod memory;
 pub mod model;
+pub mod peer_turns;
 pub mod provider;
 pub mod redact;
 pub mod run;

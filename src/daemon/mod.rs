@@ -22,8 +22,8 @@ use std::time::Duration;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use smol::net::unix::UnixListener;
 
+use crate::agent::peer_turns::ProfileAgent;
 use crate::alp::dispatch::{self, Node};
-use crate::alp::methods::NoAgent;
 use crate::alp::transport::{tcp, unix};
 use crate::clock::now_micros;
 use crate::fsio;
@@ -199,7 +199,7 @@ impl Daemon {
         home.ensure_layout()?;
         let lock = lock_profile(home)?;
         let config = Config::load(&home.config_path()).unwrap_or_default();
-        let agent = Arc::new(NoAgent::for_profile(&name, &config.model));
+        let agent = Arc::new(ProfileAgent { home: home.clone() });
         let node = Node::open(home, agent, now_micros())
             .map_err(|source| Error::Node { profile: name.clone(), source })?;
         let node = Arc::new(node);
