@@ -133,11 +133,16 @@ pub fn ask_with(
     Ok(Answer { session_id, result })
 }
 
-/// `workspace` from config (`~` expanded), else the current directory.
+/// `workspace` from config (`~` expanded), else the current directory — unless that
+/// is `/` (a daemon under a supervisor), then the user's home.
 fn workspace(config: &Config) -> PathBuf {
     let raw = config.workspace.trim();
     if raw.is_empty() {
-        return std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+        let home = || std::env::home_dir().unwrap_or_else(|| PathBuf::from("."));
+        return match std::env::current_dir() {
+            Ok(dir) if dir != std::path::Path::new("/") => dir,
+            _ => home(),
+        };
     }
     match raw.strip_prefix("~/") {
         Some(rest) => std::env::home_dir().unwrap_or_default().join(rest),
