@@ -29,6 +29,7 @@ fn env<'a>(dir: &Path, approver: &'a mut dyn Approver) -> ToolEnv<'a> {
         approval_log: dir.join("approval.log"),
         result_chars: tools::RESULT_CHARS,
         deny: Vec::new(),
+        fetch_filter: Some(tools::web::is_public),
     }
 }
 
@@ -183,4 +184,82 @@ fn memory_tool_and_result_cap() {
     env.deny = vec!["terminal".into()];
     assert!(tools::specs(&env.deny).iter().all(|s| s.name != "terminal"));
     assert!(call(&mut env, "terminal", r#"{"command":"echo hi"}"#).text.contains("turned off"));
+}
+
+/// A tiny HTTP server on `ip`; answers every request with `response` and counts them.
+fn http_server(ip: &str, response: String) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = hits.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = (&stream).write_all(response.as_bytes());
+        }
+    });
+    (port, hits)
+}
+
+fn page(body: &str) -> String {
+    format!("HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\n\r\n{body}", body.len())
+}
+
+#[test]
+fn web_fetch_refuses_local_and_private_addresses_before_connecting() {
+    let (port, hits) = http_server("127.0.0.1", page("<p>secret admin page</p>"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut none = NoApprover;
+    let mut env = env(dir.path(), &mut none);
+    for url in [
+        format!("http://127.0.0.1:{port}/"),
+        format!("http://localhost:{port}/"),
+        format!("http://[::1]:{port}/"),
+        "http://10.0.0.1/".to_owned(),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://[::ffff:127.0.0.1]/".to_owned(),
+    ] {
+        let out = call(&mut env, "web_fetch", &format!(r#"{{"url":"{url}"}}"#));
+        assert!(!out.ok && out.text.starts_with("refused:"), "{url}: {}", out.text);
+        assert!(out.text.contains("allow_local"), "{}", out.text);
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing was contacted");
+    let bad = call(&mut env, "web_fetch", r#"{"url":"file:///etc/passwd"}"#);
+    assert!(!bad.ok && bad.text.contains("only http"), "{}", bad.text);
+}
+
+#[test]
+fn web_fetch_checks_every_redirect_hop() {
+    let (inner_port, inner_hits) = http_server("127.0.0.2", page("<p>internal</p>"));
+    let redirect = format!(
+        "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.2:{inner_port}/\r\ncontent-length: 0\r\n\r\n"
+    );
+    let (outer_port, _) = http_server("127.0.0.1", redirect);
+    let dir = tempfile::tempdir().unwrap();
+    let mut none = NoApprover;
+    let mut env = env(dir.path(), &mut none);
+    // Pretend 127.0.0.1 is the public internet and 127.0.0.2 the private network.
+    env.fetch_filter = Some(|ip| ip == std::net::IpAddr::from([127, 0, 0, 1]));
+    let out = call(&mut env, "web_fetch", &format!(r#"{{"url":"http://127.0.0.1:{outer_port}/"}}"#));
+    assert!(!out.ok && out.text.contains("127.0.0.2") && out.text.starts_with("refused:"), "{}", out.text);
+    assert_eq!(inner_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn web_fetch_with_allow_local_returns_the_page_text() {
+    let (port, _) =
+        http_server("127.0.0.1", page("<html><script>x()</script><h1>Hello</h1><p>a &amp; b</p></html>"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut none = NoApprover;
+    let mut env = env(dir.path(), &mut none);
+    env.fetch_filter = None;
+    let out = call(&mut env, "web_fetch", &format!(r#"{{"url":"http://127.0.0.1:{port}/"}}"#));
+    assert!(out.ok, "{}", out.text);
+    assert_eq!(out.text, "Hello\na & b");
 }

@@ -87,6 +87,7 @@ fn tool_env<'a>(f: &Fixture, approver: &'a mut NoApprover) -> ToolEnv<'a> {
         approval_log: f.dir.path().join("approval.log"),
         result_chars: tools::RESULT_CHARS,
         deny: vec![],
+        fetch_filter: Some(tools::web::is_public),
     }
 }
 

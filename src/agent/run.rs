@@ -94,6 +94,8 @@ pub fn ask_with(
         approval_log: home.logs_dir().join("approval.log"),
         result_chars: tools::RESULT_CHARS,
         deny: deny.clone(),
+        fetch_filter: (!allow_local_fetch(config))
+            .then_some(tools::web::is_public as fn(std::net::IpAddr) -> bool),
     };
     let request = ChatRequest {
         model: model.name().to_owned(),
@@ -148,6 +150,12 @@ fn workspace(config: &Config) -> PathBuf {
         Some(rest) => std::env::home_dir().unwrap_or_default().join(rest),
         None => PathBuf::from(raw),
     }
+}
+
+/// `tools.web_fetch.allow_local: true`.
+fn allow_local_fetch(config: &Config) -> bool {
+    let node = config.raw.as_ref().and_then(|r| r.get("tools")).and_then(|t| t.get("web_fetch"));
+    node.and_then(|w| w.get("allow_local")).and_then(|v| v.as_bool()).unwrap_or(false)
 }
 
 fn string_list(config: &Config, path: &[&str]) -> Vec<String> {

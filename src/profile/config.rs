@@ -68,7 +68,7 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("alp", &["tcp_port"]),
     ("providers", &["*"]),
     ("pricing", &["*"]),
-    ("tools", &["deny", "terminal"]),
+    ("tools", &["deny", "terminal", "web_fetch"]),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 
 pub mod files;
 pub mod terminal;
+pub mod web;
 
 use std::path::PathBuf;
 
@@ -74,6 +75,9 @@ pub struct ToolEnv<'a> {
     pub result_chars: usize,
     /// `tools.deny`: tools the model is not offered.
     pub deny: Vec<String>,
+    /// Addresses `web_fetch` may reach: public ones ([`web::is_public`]) unless
+    /// `tools.web_fetch.allow_local` lifts it (`None`).
+    pub fetch_filter: Option<fn(std::net::IpAddr) -> bool>,
 }
 
 /// The tools offered to the model, minus `tools.deny`.
@@ -84,6 +88,7 @@ pub fn specs(deny: &[String]) -> Vec<ToolSpec> {
         files::write_spec(),
         files::edit_spec(),
         files::list_spec(),
+        web::spec(),
         memory_spec(),
     ];
     all.into_iter().filter(|s| !deny.contains(&s.name)).collect()
@@ -105,6 +110,7 @@ pub fn run(name: &str, arguments: &str, env: &mut ToolEnv<'_>) -> Outcome {
         "write_file" => files::write(&args, env),
         "edit_file" => files::edit(&args, env),
         "list_dir" => files::list(&args, env),
+        "web_fetch" => web::run(&args, env),
         "memory" => memory(&args, env),
         other => Outcome::fail(format!("there is no tool called {other}")),
     };

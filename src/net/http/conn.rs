@@ -23,9 +23,19 @@ pub(crate) fn dial(
     what: &str,
     clock: &Clock,
     limit: Duration,
+    allow: Option<fn(IpAddr) -> bool>,
 ) -> Result<TcpStream, HttpError> {
     let mut first_error = None;
-    for addr in dns::resolve(host, port)? {
+    let mut addrs = dns::resolve(host, port)?;
+    if let Some(allow) = allow {
+        let refused = addrs.iter().find(|a| !allow(a.ip())).map(|a| a.ip().to_string());
+        // One refused address refuses the name: a mix is how rebinding tricks start.
+        if let Some(addr) = refused {
+            return Err(HttpError::Blocked { host: host.to_string(), addr });
+        }
+        addrs.retain(|a| allow(a.ip()));
+    }
+    for addr in addrs {
         let (wait, phase) = clock.cut(limit, "connect")?;
         match TcpStream::connect_timeout(&addr, wait) {
             Ok(tcp) => {

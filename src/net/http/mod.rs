@@ -17,6 +17,8 @@ use std::time::Duration;
 use rustls::ClientConfig;
 
 pub use body::BodyReader;
+use std::net::IpAddr;
+
 use conn::{Clock, Conn};
 use proxy::{Proxies, Proxy};
 use url::Url;
@@ -45,6 +47,9 @@ pub enum HttpError {
     BadUrl(String),
     #[error("{host}: response body over {limit} bytes")]
     TooLarge { host: String, limit: usize },
+    /// Every address of `host` was refused by the client's address filter.
+    #[error("{host} resolves to {addr}, a private, loopback or link-local address; refused")]
+    Blocked { host: String, addr: String },
 }
 
 impl From<io::Error> for HttpError {
@@ -152,6 +157,9 @@ pub struct Client {
     tls: Arc<ClientConfig>,
     proxies: Proxies,
     roots_source: Arc<str>,
+    /// Addresses it may connect to; checked after resolution, so a name cannot smuggle
+    /// a refused address past it.
+    allow_address: Option<fn(IpAddr) -> bool>,
 }
 
 impl Client {
@@ -180,7 +188,19 @@ impl Client {
 
     fn build(roots: roots::Roots) -> Result<Self, HttpError> {
         let tls = tls::config(roots.store)?;
-        Ok(Client { tls, proxies: Proxies::from_env(), roots_source: roots.source.into() })
+        Ok(Client {
+            tls,
+            proxies: Proxies::from_env(),
+            roots_source: roots.source.into(),
+            allow_address: None,
+        })
+    }
+
+    /// Connects only to addresses `allow` accepts, and never through a proxy (which would
+    /// resolve names itself). For fetching URLs a model chose (SSRF).
+    pub fn with_address_filter(mut self, allow: fn(IpAddr) -> bool) -> Self {
+        self.allow_address = Some(allow);
+        self
     }
 
     /// Where the trusted CA certificates came from, e.g.
@@ -193,7 +213,10 @@ impl Client {
     /// 4xx/5xx included: redirects are not followed.
     pub fn send(&self, req: &Request, timeouts: &Timeouts) -> Result<Response, HttpError> {
         let url = Url::parse(req.url)?;
-        let proxy = self.proxies.for_url(&url).map_err(HttpError::BadUrl)?;
+        let proxy = match self.allow_address {
+            Some(_) => None,
+            None => self.proxies.for_url(&url).map_err(HttpError::BadUrl)?,
+        };
         let mut conn = self.open(&url, proxy, timeouts)?;
         let mut message = head::request(req, &url, proxy.filter(|_| !url.tls))?;
         message.extend_from_slice(&req.body);
@@ -218,10 +241,13 @@ impl Client {
         let mut clock = Clock::new(&url.host, timeouts.total);
         clock.phase(timeouts.connect, "connect");
         let tcp = match proxy {
-            None => conn::dial(&url.host, url.port, &url.authority(false), &clock, timeouts.connect)?,
+            None => {
+                let what = url.authority(false);
+                conn::dial(&url.host, url.port, &what, &clock, timeouts.connect, self.allow_address)?
+            }
             Some(p) => {
                 let what = format!("{} via proxy {}:{}", url.host, p.host, p.port);
-                conn::dial(&p.host, p.port, &what, &clock, timeouts.connect)?
+                conn::dial(&p.host, p.port, &what, &clock, timeouts.connect, None)?
             }
         };
         let mut conn = Conn::new(tcp, clock);
