@@ -3,6 +3,9 @@
 //!   sequential pings from an in-process client (sign, send, verify the reply);
 //! - the daemon's resident memory when idle, serving three profiles.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -14,12 +17,6 @@ use alpi::profile::{ProfileName, Root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_alpi");
 const PINGS: usize = 2000;
-
-fn vm_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -53,7 +50,7 @@ fn main() {
     std::io::BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut ready).unwrap();
     assert!(ready.contains("serving"), "daemon did not start: {ready:?}");
     std::thread::sleep(Duration::from_millis(500)); // let start-up allocations settle
-    let idle_rss = vm_kib(daemon.id(), "VmRSS:");
+    let idle_rss = common::vm_kib(daemon.id(), "VmRSS:");
 
     let (target_home, target_keys) = &homes[0];
     let peer = Peer::new("researcher", target_keys.identity().clone(), vec![]);
@@ -69,7 +66,7 @@ fn main() {
             reply.elapsed
         })
         .collect();
-    let peak_rss = vm_kib(daemon.id(), "VmHWM:");
+    let peak_rss = common::vm_kib(daemon.id(), "VmHWM:");
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 

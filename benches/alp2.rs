@@ -6,6 +6,9 @@
 //! - the daemon's resident memory when idle, and while it holds 100 idle sessions
 //!   (measured first, before the blob transfers grow its heap).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -33,11 +36,6 @@ fn key_of(home: &Path) -> String {
 fn keypair_of(home: &Path) -> Keypair {
     let pem = std::fs::read_to_string(home.join(".alpi/alp/secrets/alp_key.pem")).unwrap();
     Keypair::from_seed(alpi::alp::identity::pem::decode_private(&pem).unwrap())
-}
-
-fn vm_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status.lines().find(|l| l.starts_with(field)).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
 fn start_daemon(home: &Path) -> (Child, String) {
@@ -86,11 +84,11 @@ fn main() {
             .elapsed
     };
 
-    let before = vm_kib(daemon.id(), "VmRSS:");
+    let before = common::vm_kib(daemon.id(), "VmRSS:");
     let held: Vec<Outgoing> =
         (0..100).map(|_| Outgoing::connect(&address, &me, &peer.pubkey).expect("session")).collect();
     std::thread::sleep(Duration::from_millis(300)); // let the daemon finish its side of the last handshakes
-    let with_sessions = vm_kib(daemon.id(), "VmRSS:");
+    let with_sessions = common::vm_kib(daemon.id(), "VmRSS:");
     drop(held);
     let mut cold: Vec<Duration> = (0..50).map(|_| ping(&Client::new(&me))).collect();
     cold.sort();

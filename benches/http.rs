@@ -2,11 +2,18 @@
 //! HTTPS GET (TCP + TLS 1.3 handshake, both ends in this process), and HTTPS download
 //! speed. Prints `name value unit` lines for ci/bench; `cargo bench --bench http`.
 
+#[path = "common/mod.rs"]
+mod common;
+
+fn ms(rounds: usize, op: impl FnMut()) -> f64 {
+    common::median(rounds, op).as_secs_f64() * 1e3
+}
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use alpi::net::http::{Client, Request, Timeouts};
 use rustls::pki_types::pem::PemObject;
@@ -17,18 +24,6 @@ const CA: &[u8] = include_bytes!("../tests/vectors/tls/ca.pem");
 const SERVER_CERT: &[u8] = include_bytes!("../tests/vectors/tls/server.pem");
 const SERVER_KEY: &[u8] = include_bytes!("../tests/vectors/tls/server.key");
 const DOWNLOAD: usize = 16 << 20;
-
-fn median_ms(rounds: usize, mut op: impl FnMut()) -> f64 {
-    let mut samples: Vec<Duration> = (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            op();
-            start.elapsed()
-        })
-        .collect();
-    samples.sort();
-    samples[rounds / 2].as_secs_f64() * 1e3
-}
 
 /// Reads a request head, then answers with `size` bytes (`/big`) or "ok".
 fn answer(stream: &mut (impl Read + Write)) {
@@ -82,7 +77,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let roots = median_ms(20, || drop(Client::new().unwrap()));
+    let roots = ms(20, || drop(Client::new().unwrap()));
     let client = Client::with_roots(CA).unwrap();
     let timeouts = Timeouts::default();
     let get = |url: &str| {
@@ -92,8 +87,8 @@ fn main() {
     let plain = format!("http://127.0.0.1:{}/", serve(None));
     let tls_port = serve(Some(server_config()));
     let secure = format!("https://localhost:{tls_port}/");
-    let http = median_ms(200, || get(&plain));
-    let https = median_ms(50, || get(&secure));
+    let http = ms(200, || get(&plain));
+    let https = ms(50, || get(&secure));
     let big = format!("https://localhost:{tls_port}/big");
     let start = Instant::now();
     get(&big);

@@ -2,22 +2,16 @@
 //! Prints `name value unit` lines for ci/bench. Run with `cargo bench --bench identity`
 //! (add `--no-default-features --features salty` for the other backend).
 
+#[path = "common/mod.rs"]
+mod common;
+
+fn micros(rounds: usize, op: impl FnMut()) -> f64 {
+    common::median(rounds, op).as_secs_f64() * 1e6
+}
+
 use std::hint::black_box;
-use std::time::{Duration, Instant};
 
 use alpi::alp::identity::{BACKEND, Keypair};
-
-fn median_micros(rounds: usize, mut op: impl FnMut()) -> f64 {
-    let mut samples: Vec<Duration> = (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            op();
-            start.elapsed()
-        })
-        .collect();
-    samples.sort();
-    samples[rounds / 2].as_secs_f64() * 1e6
-}
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -28,10 +22,10 @@ fn main() {
     let signature = keys.sign(&message);
     let backend = if BACKEND == "salty" { "salty" } else { "dalek" };
     let rounds = if backend == "salty" { 200 } else { 2000 };
-    let sign = median_micros(rounds, || {
+    let sign = micros(rounds, || {
         black_box(keys.sign(black_box(&message)));
     });
-    let verify = median_micros(rounds, || {
+    let verify = micros(rounds, || {
         assert!(keys.identity().verifies(black_box(&message), &signature));
     });
     println!("ed25519.sign.{backend} {sign:.1} us");

@@ -67,7 +67,7 @@ impl NoAgent {
         let detail = if model.is_empty() {
             format!("no model configured on {profile}")
         } else {
-            format!("{profile} has model {model} configured, but this alpi build cannot run agent turns yet")
+            format!("{profile} (model {model}) does not run agent turns for peers here")
         };
         Self { detail }
     }

@@ -3,8 +3,8 @@
 
 use super::sse::{SseDecoder, SseEvent};
 use super::{
-    ChatRequest, Event, Message, Role, Route, StreamDecoder, ToolCall, ToolSpec, WireError, WireRequest,
-    count, error_text, header, str_at,
+    ChatRequest, Event, Message, Role, Route, State, StreamDecoder, ToolCall, ToolSpec, WireError,
+    WireRequest, count, error_text, header, str_at,
 };
 use crate::alp::wire::json::{self, Object, Value};
 
@@ -155,13 +155,6 @@ fn input_tokens(usage: Option<&Value>) -> u64 {
         .iter()
         .map(|key| count(usage, key))
         .sum()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Streaming,
-    Done,
-    Failed,
 }
 
 /// The typed SSE stream of `"stream": true`, from `message_start` to `message_stop`.

@@ -99,6 +99,14 @@ pub enum Event {
     },
 }
 
+/// Where a stream decoder is: still reading, ended cleanly, or ended by an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Streaming,
+    Done,
+    Failed,
+}
+
 /// Turns a streamed response body into events, whatever the byte splits.
 pub trait StreamDecoder {
     /// Events completed by these bytes.

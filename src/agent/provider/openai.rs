@@ -4,8 +4,8 @@
 
 use super::sse::SseDecoder;
 use super::{
-    ChatRequest, Event, Message, Role, Route, StreamDecoder, ToolCall, ToolSpec, WireError, WireRequest,
-    count, error_text, header, str_at,
+    ChatRequest, Event, Message, Role, Route, State, StreamDecoder, ToolCall, ToolSpec, WireError,
+    WireRequest, count, error_text, header, str_at,
 };
 use crate::alp::wire::json::{self, Object, Value};
 
@@ -136,13 +136,6 @@ fn complete(mut call: ToolCall, n: usize) -> ToolCall {
         call.arguments = "{}".into();
     }
     call
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Streaming,
-    Done,
-    Failed,
 }
 
 /// A tool call still receiving argument pieces.
