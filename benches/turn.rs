@@ -35,11 +35,13 @@ fn main() {
                 status: 200,
                 body: tool_step("c1", "write_file", r#"{"path":"a.txt","content":"hello"}"#),
                 cut_at: None,
+                hang: false,
             },
             Canned {
                 status: 200,
                 body: tool_step("c2", "terminal", r#"{"command":"wc -c a.txt"}"#),
                 cut_at: None,
+                hang: false,
             },
             Canned {
                 status: 200,
@@ -48,6 +50,7 @@ fn main() {
                     r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
                 ]),
                 cut_at: None,
+                hang: false,
             },
         ]);
         let home = tempfile::tempdir().unwrap();

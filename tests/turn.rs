@@ -16,11 +16,32 @@ use alpi::agent::turn::{Model, ModelError, Progress, TurnError, TurnSettings, ru
 struct Script {
     replies: RefCell<Vec<Vec<Event>>>,
     seen: RefCell<Vec<ChatRequest>>,
+    window: usize,
 }
 
 impl Script {
     fn new(replies: Vec<Vec<Event>>) -> Self {
-        Self { replies: RefCell::new(replies), seen: RefCell::new(Vec::new()) }
+        Self { replies: RefCell::new(replies), seen: RefCell::new(Vec::new()), window: 128_000 }
+    }
+}
+
+/// A model whose every call fails as an overloaded provider would.
+struct Down {
+    calls: RefCell<usize>,
+}
+
+impl Model for Down {
+    fn complete(&self, _: &ChatRequest, _: &mut dyn FnMut(&Event) -> bool) -> Result<(), ModelError> {
+        *self.calls.borrow_mut() += 1;
+        Err(ModelError { message: "test/down returned HTTP 503".into(), retryable: true })
+    }
+
+    fn cost(&self, _: u64, _: u64) -> f64 {
+        0.0
+    }
+
+    fn name(&self) -> &str {
+        "test/down"
     }
 }
 
@@ -51,6 +72,10 @@ impl Model for Script {
 
     fn name(&self) -> &str {
         "test/script"
+    }
+
+    fn context_window(&self) -> usize {
+        self.window
     }
 }
 
@@ -116,8 +141,7 @@ fn tools_run_and_their_results_go_back_to_the_model() {
     let mut approver = NoApprover;
     let mut env = tool_env(&f, &mut approver);
     let cancel = AtomicBool::new(false);
-    let settings =
-        TurnSettings { max_steps: 10, ledger: &f.ledger, daily_usd: None, peer: None, cancel: &cancel };
+    let settings = TurnSettings { max_steps: 10, ..TurnSettings::new(&f.ledger, &cancel) };
     let mut history = vec![];
     let mut shown = String::new();
     let mut tool_events = vec![];
@@ -150,13 +174,8 @@ fn the_daily_cap_stops_the_next_model_call() {
     let mut approver = NoApprover;
     let mut env = tool_env(&f, &mut approver);
     let cancel = AtomicBool::new(false);
-    let settings = TurnSettings {
-        max_steps: 10,
-        ledger: &f.ledger,
-        daily_usd: Some(0.5),
-        peer: Some("laptop"),
-        cancel: &cancel,
-    };
+    let settings =
+        TurnSettings { daily_usd: Some(0.5), peer: Some("laptop"), ..TurnSettings::new(&f.ledger, &cancel) };
     let err = run_turn(&model, &template(), &mut vec![], "go", &mut env, &settings, &mut |_| {}).unwrap_err();
     assert!(matches!(err, TurnError::Budget(_)), "{err}");
     assert!(err.to_string().contains("budget.daily_usd"), "{err}");
@@ -173,8 +192,7 @@ fn an_interrupt_skips_the_remaining_tools() {
     let mut approver = NoApprover;
     let mut env = tool_env(&f, &mut approver);
     let cancel = AtomicBool::new(false);
-    let settings =
-        TurnSettings { max_steps: 10, ledger: &f.ledger, daily_usd: None, peer: None, cancel: &cancel };
+    let settings = TurnSettings { max_steps: 10, ..TurnSettings::new(&f.ledger, &cancel) };
     let mut history = vec![];
     let result = run_turn(&model, &template(), &mut history, "go", &mut env, &settings, &mut |p| {
         if let Progress::ToolFinished { .. } = p {
@@ -195,8 +213,104 @@ fn a_model_that_never_answers_is_cut_off() {
     let mut approver = NoApprover;
     let mut env = tool_env(&f, &mut approver);
     let cancel = AtomicBool::new(false);
-    let settings =
-        TurnSettings { max_steps: 3, ledger: &f.ledger, daily_usd: None, peer: None, cancel: &cancel };
+    let settings = TurnSettings { max_steps: 3, ..TurnSettings::new(&f.ledger, &cancel) };
     let err = run_turn(&model, &template(), &mut vec![], "go", &mut env, &settings, &mut |_| {}).unwrap_err();
     assert!(matches!(err, TurnError::TooManySteps(3)), "{err}");
+}
+
+#[test]
+fn a_failing_model_falls_back_to_the_next_before_any_output() {
+    let f = fixture();
+    let down = Down { calls: RefCell::new(0) };
+    let backup = Script::new(vec![vec![text("from the backup"), usage(1, 1)]]);
+    let mut approver = NoApprover;
+    let mut env = tool_env(&f, &mut approver);
+    let cancel = AtomicBool::new(false);
+    let fallbacks: [&dyn Model; 1] = [&backup];
+    let settings = TurnSettings {
+        fallbacks: &fallbacks,
+        retries: 1,
+        backoff: std::time::Duration::from_millis(1),
+        ..TurnSettings::new(&f.ledger, &cancel)
+    };
+    let result = run_turn(&down, &template(), &mut vec![], "hi", &mut env, &settings, &mut |_| {}).unwrap();
+    assert_eq!(result.text, "from the backup");
+    assert_eq!(*down.calls.borrow(), 2, "one try and one retry before falling back");
+    assert_eq!(backup.seen.borrow()[0].model, "test/script", "the request names the fallback model");
+}
+
+#[test]
+fn with_no_fallback_left_the_providers_error_ends_the_turn() {
+    let f = fixture();
+    let down = Down { calls: RefCell::new(0) };
+    let mut approver = NoApprover;
+    let mut env = tool_env(&f, &mut approver);
+    let cancel = AtomicBool::new(false);
+    let settings = TurnSettings { retries: 0, ..TurnSettings::new(&f.ledger, &cancel) };
+    let err = run_turn(&down, &template(), &mut vec![], "hi", &mut env, &settings, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("HTTP 503"), "{err}");
+}
+
+#[test]
+fn read_only_calls_of_one_step_all_run_and_answer_in_order() {
+    let f = fixture();
+    for name in ["a", "b", "c"] {
+        std::fs::write(f.dir.path().join("ws").join(name), format!("content of {name}")).unwrap();
+    }
+    let model = Script::new(vec![
+        vec![
+            call("r1", "read_file", r#"{"path":"a"}"#),
+            call("r2", "read_file", r#"{"path":"b"}"#),
+            call("r3", "read_file", r#"{"path":"c"}"#),
+        ],
+        vec![text("read them")],
+    ]);
+    let mut approver = NoApprover;
+    let mut env = tool_env(&f, &mut approver);
+    let cancel = AtomicBool::new(false);
+    let settings = TurnSettings::new(&f.ledger, &cancel);
+    let mut history = vec![];
+    let mut finished = 0;
+    let result = run_turn(&model, &template(), &mut history, "go", &mut env, &settings, &mut |p| {
+        if let Progress::ToolFinished { ok, .. } = p {
+            assert!(ok);
+            finished += 1;
+        }
+    })
+    .unwrap();
+    assert_eq!(finished, 3);
+    assert_eq!(result.tools.len(), 3);
+    let results: Vec<&Message> = history.iter().filter(|m| m.role == Role::Tool).collect();
+    for (m, (id, name)) in results.iter().zip([("r1", "a"), ("r2", "b"), ("r3", "c")]) {
+        assert_eq!(m.tool_call_id.as_deref(), Some(id));
+        assert!(m.text.contains(&format!("content of {name}")), "{}", m.text);
+    }
+}
+
+#[test]
+fn a_history_near_the_window_is_summarised_before_the_call() {
+    let f = fixture();
+    let mut model = Script::new(vec![vec![text("SUMMARY: user likes tea"), usage(3, 2)], vec![text("ok")]]);
+    model.window = 2_000;
+    let mut history = vec![Message::user("first question")];
+    for i in 0..12 {
+        history.push(Message::assistant(format!("answer {i} {}", "x".repeat(400)), vec![]));
+        history.push(Message::user(format!("question {i}")));
+    }
+    let mut approver = NoApprover;
+    let mut env = tool_env(&f, &mut approver);
+    let cancel = AtomicBool::new(false);
+    let settings = TurnSettings::new(&f.ledger, &cancel);
+    let result =
+        run_turn(&model, &template(), &mut history, "next", &mut env, &settings, &mut |_| {}).unwrap();
+    assert_eq!(result.text, "ok");
+    let seen = model.seen.borrow();
+    assert!(seen[0].system.contains("summariz"), "the first call writes the summary");
+    assert!(seen[0].tools.is_empty());
+    let sent = &seen[1].messages;
+    assert_eq!(sent[0].text, "first question");
+    assert!(sent[1].text.contains("SUMMARY: user likes tea"));
+    assert!(sent.len() <= 12, "{} messages sent", sent.len());
+    assert_eq!(sent.last().unwrap().text, "next");
+    assert_eq!(result.tokens_in, 3, "the summary call is booked");
 }

@@ -1,6 +1,7 @@
 //! The agent turn: providers, tools, approval, budget — arriving piece by piece; approval first.
 
 pub mod approval;
+pub mod compact;
 pub mod ledger;
 pub mod memory;
 pub mod model;

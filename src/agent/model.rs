@@ -2,6 +2,7 @@
 //! with the profile's key, its stream decoded into events as the bytes arrive.
 
 use std::io::Read;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_norway::Value as Yaml;
@@ -22,18 +23,26 @@ pub struct HttpModel {
     client: Client,
     timeouts: Timeouts,
     pricing: Option<Yaml>,
+    /// Ollama models are asked for their window (`/api/show`), once.
+    ollama: bool,
+    window: OnceLock<usize>,
 }
 
 impl HttpModel {
     /// Routes `model` with the config's `providers` and `pricing` sections and looks up
-    /// its key (process environment first, then the profile's `.env`).
+    /// its key (process environment first, then the profile's `.env`), where a built-in
+    /// provider's `<PROVIDER>_BASE_URL` (e.g. `ANTHROPIC_BASE_URL`) may also point it at
+    /// a gateway or proxy.
     pub fn new(
         model: &str,
         providers: Option<&Yaml>,
         pricing: Option<&Yaml>,
         env: &DotEnv,
     ) -> Result<Self, String> {
-        let route = provider::route(model, providers).map_err(|e| e.to_string())?;
+        let mut route = provider::route(model, providers).map_err(|e| e.to_string())?;
+        if let Some(base) = provider::builtin_base_url_var(&route).and_then(|var| env.get(&var)) {
+            route.base_url = base.trim_end_matches('/').to_owned();
+        }
         let key = match &route.key_env {
             Some(var) => Some(env.get(var).ok_or_else(|| {
                 format!(
@@ -46,11 +55,13 @@ impl HttpModel {
         let client = Client::new().map_err(|e| e.to_string())?;
         Ok(Self {
             name: model.to_owned(),
+            ollama: provider::is_ollama(providers, &route.provider),
             route,
             key,
             client,
             timeouts: Timeouts::default(),
             pricing: pricing.cloned(),
+            window: OnceLock::new(),
         })
     }
 
@@ -68,6 +79,18 @@ impl HttpModel {
 
     pub fn route(&self) -> &Route {
         &self.route
+    }
+
+    /// The context length Ollama serves the model with; its default when it won't say.
+    fn ollama_window(&self) -> usize {
+        const OLLAMA_DEFAULT: usize = 4_096;
+        let (url, headers, body) = provider::ollama::show_request(&self.route);
+        let request = Request { method: "POST", url: &url, headers, body };
+        let quick = Timeouts { first_byte: Duration::from_secs(10), ..Timeouts::default() };
+        let response = self.client.send(&request, &quick).ok().filter(|r| r.status == 200);
+        let body = response.and_then(|r| r.bytes(1 << 20).ok()).unwrap_or_default();
+        let length = provider::ollama::context_length(&body).ok().flatten();
+        length.map_or(OLLAMA_DEFAULT, |n| n as usize)
     }
 
     fn transport_error(&self, e: HttpError) -> ModelError {
@@ -122,9 +145,11 @@ impl Model for HttpModel {
     fn name(&self) -> &str {
         &self.name
     }
-}
 
-/// How long to wait before retry `attempt` (1-based) of a failed call.
-pub fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(500 * 2u64.pow(attempt.saturating_sub(1).min(5)))
+    fn context_window(&self) -> usize {
+        *self.window.get_or_init(|| match self.ollama {
+            true => self.ollama_window(),
+            false => provider::context_window(&self.route.model),
+        })
+    }
 }

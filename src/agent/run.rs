@@ -4,6 +4,9 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use serde_norway::Value as Yaml;
 
 use super::approval::Policy;
 use super::ledger::Ledger;
@@ -15,11 +18,12 @@ use super::tools::{self, Approver, ToolEnv};
 use super::turn::{Model, Progress, TurnResult, TurnSettings, run_turn};
 use crate::clock::{UtcTime, now_micros};
 use crate::logging::ServiceLog;
+use crate::net::http::Timeouts;
 use crate::profile::ProfileHome;
 use crate::profile::config::Config;
 use crate::profile::dotenv::DotEnv;
 
-/// Model calls per turn at most (`tools.max_steps_per_turn`).
+/// Model calls per turn at most unless `tools.max_steps_per_turn` says otherwise.
 pub const MAX_STEPS: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,82 +61,230 @@ pub fn ask(
     surface: Surface<'_>,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Answer, RunError> {
-    let config = Config::load(&home.config_path()).map_err(|e| RunError::Setup(e.to_string()))?;
-    if config.model.is_empty() {
-        return Err(RunError::NoModel(home.name().to_string()));
-    }
-    let env = DotEnv::load(&home.env_path()).map_err(|e| RunError::Setup(e.to_string()))?;
-    let raw = config.raw.as_ref();
-    let model =
-        HttpModel::new(&config.model, config.providers.as_ref(), raw.and_then(|r| r.get("pricing")), &env)
-            .map_err(RunError::Setup)?;
-    ask_with(home, &config, &model, prompt, surface, progress)
+    let mut conversation = Conversation::open(home)?;
+    conversation.require_model()?;
+    conversation.turn(prompt, surface, progress)
 }
 
-/// [`ask`] with a given model (tests, other providers).
-pub fn ask_with(
-    home: &ProfileHome,
-    config: &Config,
-    model: &dyn Model,
-    prompt: &str,
-    surface: Surface<'_>,
-    progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<Answer, RunError> {
-    let memory = MemoryStore::new(&home.dir().join("memories"));
-    let workspace = workspace(config);
-    let deny = string_list(config, &["tools", "deny"]);
-    let policy = Policy {
-        allow: string_list(config, &["tools", "terminal", "approval", "allowlist"]),
-        deny: string_list(config, &["tools", "terminal", "approval", "deny"]),
-        session: Vec::new(),
-    };
-    let mut env = ToolEnv {
-        workspace: workspace.clone(),
-        memory: memory.clone(),
-        policy,
-        approver: surface.approver,
-        approval_log: home.logs_dir().join("approval.log"),
-        result_chars: tools::RESULT_CHARS,
-        deny: deny.clone(),
-        fetch_filter: (!allow_local_fetch(config))
-            .then_some(tools::web::is_public as fn(std::net::IpAddr) -> bool),
-    };
-    let request = ChatRequest {
-        model: model.name().to_owned(),
-        system: system_prompt(home, &memory, &workspace),
-        tools: tools::specs(&deny),
-        stream: true,
-        ..Default::default()
-    };
-    let ledger = Ledger::new(&home.logs_dir());
-    let settings = TurnSettings {
-        max_steps: MAX_STEPS,
-        ledger: &ledger,
-        daily_usd: config.budget.daily_usd,
-        peer: surface.peer,
-        cancel: surface.cancel,
-    };
-    let started = now_micros();
-    let mut history: Vec<Message> = Vec::new();
-    let result = run_turn(model, &request, &mut history, prompt, &mut env, &settings, progress)?;
-    let session_id = crate::alp::methods::new_session_id();
-    let mut session = Session::new(&session_id, model.name(), started as f64 / 1e6);
-    session.elapsed = (now_micros() - started) as f64 / 1e6;
-    session.input_tokens = result.tokens_in;
-    session.output_tokens = result.tokens_out;
-    session.cost_usd = result.cost;
-    session.turns.push(Turn {
-        at: started as f64 / 1e6,
-        user: prompt.to_owned(),
-        assistant: result.text.clone(),
-        tools: result.tools.clone(),
-        interrupted: result.interrupted,
-    });
-    if let Err(e) = session.save(&home.dir().join("sessions")) {
-        log::warn!("could not save the session: {e}");
+/// The `runtime.*` settings: provider timeouts and retries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Runtime {
+    pub timeouts: Timeouts,
+    pub retries: u32,
+    pub backoff: Duration,
+}
+
+impl Runtime {
+    /// From `config.yaml`, with the original's defaults; a timeout of 0 turns it off.
+    pub fn from_config(config: &Config) -> Self {
+        let get = |key: &str| config_node(config, &["runtime", key]).and_then(Yaml::as_f64);
+        let secs = |key: &str, default: f64| {
+            let s = get(key).filter(|s| *s >= 0.0).unwrap_or(default);
+            Duration::from_secs_f64(if s == 0.0 { OFF } else { s.min(OFF) })
+        };
+        let total = secs("stream_max_duration_s", 600.0);
+        Self {
+            timeouts: Timeouts {
+                first_byte: secs("first_byte_timeout_s", 300.0),
+                idle: secs("stream_idle_timeout_s", 120.0),
+                total: (total.as_secs_f64() < OFF).then_some(total),
+                ..Timeouts::default()
+            },
+            retries: get("max_retries").filter(|n| *n >= 0.0).map_or(2, |n| n.min(10.0) as u32),
+            backoff: secs("retry_backoff_s", 1.5).min(Duration::from_secs(60)),
+        }
     }
-    log_turn(home, surface.name, &session_id, prompt, &result);
-    Ok(Answer { session_id, result })
+}
+
+/// "No timeout": a week, far enough that it never fires and never overflows a clock.
+const OFF: f64 = 7.0 * 86_400.0;
+
+/// A profile's agent with a running session: the history the model sees, the session
+/// file it is saved to after every turn, and the session's approval answers. The REPL
+/// keeps one for its lifetime; one-shot surfaces use one per turn.
+pub struct Conversation {
+    home: ProfileHome,
+    config: Config,
+    model: Option<Box<dyn Model>>,
+    fallbacks: Vec<Box<dyn Model>>,
+    runtime: Runtime,
+    policy: Policy,
+    history: Vec<Message>,
+    session: Session,
+}
+
+impl Conversation {
+    /// The profile's agent with its configured model (if any) and a fresh session.
+    pub fn open(home: &ProfileHome) -> Result<Self, RunError> {
+        let config = Config::load(&home.config_path()).map_err(|e| RunError::Setup(e.to_string()))?;
+        let mut conversation = Self::with_model(home, config, None);
+        let model = conversation.config.model.clone();
+        if !model.is_empty() {
+            conversation.model = Some(conversation.build(&model)?);
+        }
+        conversation.fallbacks = string_list(&conversation.config, &["fallback_models"])
+            .iter()
+            .filter(|name| **name != model)
+            .filter_map(|name| {
+                conversation.build(name).map_err(|e| log::warn!("fallback model {name} skipped: {e}")).ok()
+            })
+            .collect();
+        Ok(conversation)
+    }
+
+    /// The profile's agent talking to `model` (tests, other providers).
+    pub fn with_model(home: &ProfileHome, config: Config, model: Option<Box<dyn Model>>) -> Self {
+        let policy = Policy {
+            allow: string_list(&config, &["tools", "terminal", "approval", "allowlist"]),
+            deny: string_list(&config, &["tools", "terminal", "approval", "deny"]),
+            session: Vec::new(),
+        };
+        let name = model.as_ref().map_or(config.model.clone(), |m| m.name().to_owned());
+        Self {
+            home: home.clone(),
+            runtime: Runtime::from_config(&config),
+            config,
+            model,
+            fallbacks: Vec::new(),
+            policy,
+            history: Vec::new(),
+            session: new_session(&name),
+        }
+    }
+
+    /// The HTTP model for a `provider/model` string, with this profile's keys and timeouts.
+    fn build(&self, name: &str) -> Result<Box<dyn Model>, RunError> {
+        let env = DotEnv::load(&self.home.env_path()).map_err(|e| RunError::Setup(e.to_string()))?;
+        let raw = self.config.raw.as_ref();
+        let model =
+            HttpModel::new(name, self.config.providers.as_ref(), raw.and_then(|r| r.get("pricing")), &env)
+                .map_err(RunError::Setup)?;
+        Ok(Box::new(model.with_timeouts(self.runtime.timeouts)))
+    }
+
+    pub fn require_model(&self) -> Result<&dyn Model, RunError> {
+        self.model.as_deref().ok_or_else(|| RunError::NoModel(self.home.name().to_string()))
+    }
+
+    /// `provider/model` of the active model, or "" when none is configured.
+    pub fn model_name(&self) -> &str {
+        self.model.as_deref().map_or("", |m| m.name())
+    }
+
+    /// Switches to `name` for the following turns.
+    pub fn set_model(&mut self, name: &str) -> Result<(), RunError> {
+        self.model = Some(self.build(name)?);
+        self.session.model = name.to_owned();
+        Ok(())
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Starts a new session; the model forgets the conversation.
+    pub fn reset(&mut self) {
+        self.history.clear();
+        self.policy.session.clear();
+        self.session = new_session(self.model_name());
+    }
+
+    /// Continues `session`: its turns become the history the model sees.
+    pub fn resume(&mut self, session: Session) {
+        self.history = session
+            .turns
+            .iter()
+            .flat_map(|t| [Message::user(&t.user), Message::assistant(&t.assistant, Vec::new())])
+            .collect();
+        self.session = session;
+    }
+
+    /// Runs one turn, then saves the session and logs it.
+    pub fn turn(
+        &mut self,
+        prompt: &str,
+        surface: Surface<'_>,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<Answer, RunError> {
+        let model = self.model.as_deref().ok_or_else(|| RunError::NoModel(self.home.name().to_string()))?;
+        let memory = MemoryStore::new(&self.home.dir().join("memories"));
+        let workspace = workspace(&self.config);
+        let deny = string_list(&self.config, &["tools", "deny"]);
+        let mut env = ToolEnv {
+            workspace: workspace.clone(),
+            memory: memory.clone(),
+            policy: std::mem::take(&mut self.policy),
+            approver: surface.approver,
+            approval_log: self.home.logs_dir().join("approval.log"),
+            result_chars: config_node(&self.config, &["tools", "budget", "per_result_chars"])
+                .and_then(Yaml::as_u64)
+                .map_or(tools::RESULT_CHARS, |n| n as usize),
+            deny: deny.clone(),
+            fetch_filter: (!allow_local_fetch(&self.config))
+                .then_some(tools::web::is_public as fn(std::net::IpAddr) -> bool),
+        };
+        let request = ChatRequest {
+            model: model.name().to_owned(),
+            system: system_prompt(&self.home, &memory, &workspace),
+            tools: tools::specs(&deny),
+            stream: true,
+            ..Default::default()
+        };
+        let ledger = Ledger::new(&self.home.logs_dir());
+        let fallbacks: Vec<&dyn Model> = self.fallbacks.iter().map(|m| m.as_ref()).collect();
+        let settings = TurnSettings {
+            max_steps: config_node(&self.config, &["tools", "max_steps_per_turn"])
+                .and_then(Yaml::as_u64)
+                .map_or(MAX_STEPS, |n| n.max(1) as usize),
+            daily_usd: self.config.budget.daily_usd,
+            peer: surface.peer,
+            fallbacks: &fallbacks,
+            retries: self.runtime.retries,
+            backoff: self.runtime.backoff,
+            ..TurnSettings::new(&ledger, surface.cancel)
+        };
+        let started = now_micros();
+        let outcome = run_turn(model, &request, &mut self.history, prompt, &mut env, &settings, progress);
+        self.policy = env.policy;
+        let result = match outcome {
+            Ok(result) => result,
+            Err(e) => {
+                self.history.pop_if(|m| m.role == super::provider::Role::User);
+                return Err(e.into());
+            }
+        };
+        self.record(prompt, &result, started, surface.name);
+        Ok(Answer { session_id: self.session.id.clone(), result })
+    }
+
+    /// Adds the turn to the session, saves it, and writes the `agent.log` line.
+    fn record(&mut self, prompt: &str, result: &TurnResult, started: i64, surface: &str) {
+        let session = &mut self.session;
+        session.elapsed += (now_micros() - started) as f64 / 1e6;
+        session.input_tokens += result.tokens_in;
+        session.output_tokens += result.tokens_out;
+        session.cost_usd += result.cost;
+        session.last_ctx_tokens = super::compact::estimate(&self.history) as u64;
+        session.turns.push(Turn {
+            at: started as f64 / 1e6,
+            user: prompt.to_owned(),
+            assistant: result.text.clone(),
+            tools: result.tools.clone(),
+            interrupted: result.interrupted,
+        });
+        if let Err(e) = session.save(&self.home.dir().join("sessions")) {
+            log::warn!("could not save the session: {e}");
+        }
+        log_turn(&self.home, surface, &session.id, prompt, result);
+    }
+}
+
+fn new_session(model: &str) -> Session {
+    Session::new(&crate::alp::methods::new_session_id(), model, now_micros() as f64 / 1e6)
 }
 
 /// `workspace` from config (`~` expanded), else the current directory — unless that
@@ -154,16 +306,17 @@ fn workspace(config: &Config) -> PathBuf {
 
 /// `tools.web_fetch.allow_local: true`.
 fn allow_local_fetch(config: &Config) -> bool {
-    let node = config.raw.as_ref().and_then(|r| r.get("tools")).and_then(|t| t.get("web_fetch"));
-    node.and_then(|w| w.get("allow_local")).and_then(|v| v.as_bool()).unwrap_or(false)
+    config_node(config, &["tools", "web_fetch", "allow_local"]).and_then(Yaml::as_bool).unwrap_or(false)
+}
+
+/// The YAML node at `path` in the config as read.
+fn config_node<'a>(config: &'a Config, path: &[&str]) -> Option<&'a Yaml> {
+    path.iter().try_fold(config.raw.as_ref()?, |node, key| node.get(*key))
 }
 
 fn string_list(config: &Config, path: &[&str]) -> Vec<String> {
-    let mut node = config.raw.as_ref();
-    for key in path {
-        node = node.and_then(|n| n.get(*key));
-    }
-    node.and_then(|n| n.as_sequence())
+    config_node(config, path)
+        .and_then(|n| n.as_sequence())
         .map(|items| items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }

@@ -3,7 +3,7 @@
 //! an interrupt flag checked between stream chunks and tool steps.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::ledger::{Ledger, Spend};
 use super::provider::{ChatRequest, Event, Message, ToolCall};
@@ -28,6 +28,10 @@ pub trait Model {
     fn cost(&self, input_tokens: u64, output_tokens: u64) -> f64;
     /// `provider/model`, as the user wrote it.
     fn name(&self) -> &str;
+    /// Tokens the model can see at once; history is compacted as it nears this.
+    fn context_window(&self) -> usize {
+        super::compact::DEFAULT_WINDOW
+    }
 }
 
 /// What the caller sees as the turn happens.
@@ -47,6 +51,28 @@ pub struct TurnSettings<'a> {
     pub peer: Option<&'a str>,
     /// Set to interrupt: checked between stream chunks and between tool calls.
     pub cancel: &'a AtomicBool,
+    /// `fallback_models`: tried in order when the active model fails before any output.
+    pub fallbacks: &'a [&'a dyn Model],
+    /// Extra tries of a failed call (`runtime.max_retries`).
+    pub retries: u32,
+    /// Wait before the first retry, doubled each time (`runtime.retry_backoff_s`).
+    pub backoff: Duration,
+}
+
+impl<'a> TurnSettings<'a> {
+    /// The defaults: 100 steps, no budget cap, 2 retries from 1.5 s, no fallbacks.
+    pub fn new(ledger: &'a Ledger, cancel: &'a AtomicBool) -> Self {
+        Self {
+            max_steps: 100,
+            ledger,
+            daily_usd: None,
+            peer: None,
+            cancel,
+            fallbacks: &[],
+            retries: 2,
+            backoff: Duration::from_millis(1500),
+        }
+    }
 }
 
 /// How a turn ended.
@@ -84,34 +110,40 @@ pub fn run_turn(
     let cancel = settings.cancel;
     history.push(Message::user(prompt));
     let mut result = TurnResult::default();
+    let mut models = std::iter::once(model).chain(settings.fallbacks.iter().copied());
+    let mut model = models.next().unwrap_or(model);
     loop {
         if result.steps >= settings.max_steps {
             return Err(TurnError::TooManySteps(settings.max_steps));
         }
         settings.ledger.check(settings.daily_usd, now_micros())?;
         result.steps += 1;
+        super::compact::fit(model, request, history, settings, &mut result);
         let req = ChatRequest { messages: history.clone(), ..request.clone() };
-        let step = call_with_retries(model, &req, cancel, progress)?;
-        let cost = model.cost(step.tokens_in, step.tokens_out);
-        let spend = Spend { usd: cost, tokens: step.tokens_in + step.tokens_out };
-        if let Err(e) = settings.ledger.record(spend, settings.peer, now_micros()) {
-            log::warn!("could not record spend: {e}");
-        }
-        result.tokens_in += step.tokens_in;
-        result.tokens_out += step.tokens_out;
-        result.cost += cost;
+        let step = loop {
+            let req = ChatRequest { model: model.name().to_owned(), ..req.clone() };
+            match call_with_retries(model, &req, settings, progress) {
+                Ok(step) => break step,
+                Err((e, false)) => match models.next() {
+                    Some(next) => {
+                        log::warn!("{e}; falling back to {}", next.name());
+                        model = next;
+                    }
+                    None => return Err(e.into()),
+                },
+                Err((e, true)) => return Err(e.into()),
+            }
+        };
+        book(model, &step, settings, &mut result);
         result.text.push_str(&step.text);
         history.push(Message::assistant(step.text, step.calls.clone()));
         if step.calls.is_empty() || step.interrupted {
             result.interrupted = step.interrupted;
             return Ok(result);
         }
-        for call in &step.calls {
-            let outcome = if cancel.load(Ordering::SeqCst) {
-                tools::Outcome::fail("[skipped — interrupted]")
-            } else {
-                run_tool(call, env, progress, &mut result)
-            };
+        for (call, outcome) in
+            step.calls.iter().zip(run_tools(&step.calls, env, cancel, progress, &mut result))
+        {
             history.push(Message::tool_result(&call.id, outcome.text));
         }
         if cancel.load(Ordering::SeqCst) {
@@ -121,40 +153,50 @@ pub fn run_turn(
     }
 }
 
-/// Calls made per model step at most: a 429, 5xx or dropped connection is retried with
-/// backoff, but only while nothing of the answer has been shown.
-pub const ATTEMPTS: u32 = 3;
+/// Books a model call's tokens and cost into the turn and the ledger.
+pub(crate) fn book(model: &dyn Model, step: &Step, settings: &TurnSettings<'_>, result: &mut TurnResult) {
+    let cost = model.cost(step.tokens_in, step.tokens_out);
+    let spend = Spend { usd: cost, tokens: step.tokens_in + step.tokens_out };
+    if let Err(e) = settings.ledger.record(spend, settings.peer, now_micros()) {
+        log::warn!("could not record spend: {e}");
+    }
+    result.tokens_in += step.tokens_in;
+    result.tokens_out += step.tokens_out;
+    result.cost += cost;
+}
 
-fn call_with_retries(
+/// Calls one model, retrying a 429, 5xx or dropped connection with backoff while
+/// nothing of the answer has been shown. On failure, also whether text was shown.
+pub(crate) fn call_with_retries(
     model: &dyn Model,
     req: &ChatRequest,
-    cancel: &AtomicBool,
+    settings: &TurnSettings<'_>,
     progress: &mut dyn FnMut(Progress<'_>),
-) -> Result<Step, ModelError> {
-    let mut attempt = 1;
+) -> Result<Step, (ModelError, bool)> {
+    let mut attempt = 0;
     loop {
-        match call_model(model, req, cancel, progress) {
+        match call_model(model, req, settings.cancel, progress) {
             Ok(step) => return Ok(step),
-            Err((e, shown)) if e.retryable && !shown && attempt < ATTEMPTS => {
+            Err((e, false)) if e.retryable && attempt < settings.retries => {
                 log::warn!("{e}; retrying");
-                std::thread::sleep(super::model::backoff(attempt));
+                std::thread::sleep(settings.backoff * 2u32.pow(attempt.min(5)));
                 attempt += 1;
             }
-            Err((e, _)) => return Err(e),
+            Err(failure) => return Err(failure),
         }
     }
 }
 
-struct Step {
-    text: String,
-    calls: Vec<ToolCall>,
-    tokens_in: u64,
-    tokens_out: u64,
-    interrupted: bool,
+pub(crate) struct Step {
+    pub(crate) text: String,
+    pub(crate) calls: Vec<ToolCall>,
+    pub(crate) tokens_in: u64,
+    pub(crate) tokens_out: u64,
+    pub(crate) interrupted: bool,
 }
 
 /// One model call; on failure, also whether any text had been shown.
-fn call_model(
+pub(crate) fn call_model(
     model: &dyn Model,
     req: &ChatRequest,
     cancel: &AtomicBool,
@@ -194,19 +236,69 @@ fn call_model(
     }
 }
 
-fn run_tool(
-    call: &ToolCall,
+/// Runs a step's tool calls: side by side when every one of them is read-only
+/// ([`tools::parallel_safe`]), else one after another; results in call order.
+fn run_tools(
+    calls: &[ToolCall],
     env: &mut ToolEnv<'_>,
+    cancel: &AtomicBool,
+    progress: &mut dyn FnMut(Progress<'_>),
+    result: &mut TurnResult,
+) -> Vec<tools::Outcome> {
+    let parallel = calls.len() > 1 && calls.iter().all(|c| tools::parallel_safe(&c.name));
+    if !parallel || cancel.load(Ordering::SeqCst) {
+        return calls
+            .iter()
+            .map(|call| {
+                if cancel.load(Ordering::SeqCst) {
+                    return tools::Outcome::fail("[skipped — interrupted]");
+                }
+                progress(Progress::ToolStarted { name: &call.name, arguments: &call.arguments });
+                let started = Instant::now();
+                let outcome = tools::run(&call.name, &call.arguments, env);
+                finish(call, outcome, started.elapsed().as_secs_f64(), progress, result)
+            })
+            .collect();
+    }
+    for call in calls {
+        progress(Progress::ToolStarted { name: &call.name, arguments: &call.arguments });
+    }
+    let started = Instant::now();
+    let env: &ToolEnv<'_> = env;
+    let outcomes: Vec<(tools::Outcome, Instant)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = calls
+            .iter()
+            .map(|call| {
+                let detached = env.detached();
+                scope.spawn(move || (detached.run(&call.name, &call.arguments), Instant::now()))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| (tools::Outcome::fail("the tool crashed"), Instant::now())))
+            .collect()
+    });
+    calls
+        .iter()
+        .zip(outcomes)
+        .map(|(call, (outcome, ended))| {
+            let seconds = ended.duration_since(started).as_secs_f64();
+            finish(call, outcome, seconds, progress, result)
+        })
+        .collect()
+}
+
+/// Reports a finished call and logs it into the turn.
+fn finish(
+    call: &ToolCall,
+    outcome: tools::Outcome,
+    seconds: f64,
     progress: &mut dyn FnMut(Progress<'_>),
     result: &mut TurnResult,
 ) -> tools::Outcome {
-    progress(Progress::ToolStarted { name: &call.name, arguments: &call.arguments });
-    let started = Instant::now();
-    let outcome = tools::run(&call.name, &call.arguments, env);
-    let seconds = started.elapsed().as_secs_f64();
     progress(Progress::ToolFinished { name: &call.name, ok: outcome.ok, seconds });
     result.tools.push(super::session::ToolLog {
-        at: now_micros() as f64 / 1e6,
+        at: now_micros() as f64 / 1e6 - seconds,
         name: call.name.clone(),
         args: call.arguments.clone(),
         result: outcome.text.clone(),

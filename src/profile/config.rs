@@ -68,7 +68,18 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("alp", &["tcp_port"]),
     ("providers", &["*"]),
     ("pricing", &["*"]),
-    ("tools", &["deny", "terminal", "web_fetch"]),
+    ("tools", &["deny", "terminal", "web_fetch", "max_steps_per_turn", "budget"]),
+    ("fallback_models", &[]),
+    (
+        "runtime",
+        &[
+            "first_byte_timeout_s",
+            "stream_idle_timeout_s",
+            "stream_max_duration_s",
+            "max_retries",
+            "retry_backoff_s",
+        ],
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

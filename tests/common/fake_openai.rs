@@ -16,12 +16,22 @@ pub struct Canned {
     pub body: String,
     /// Close the connection after this many body bytes (a mid-stream drop).
     pub cut_at: Option<usize>,
+    /// Instead of closing, go silent (until the client gives up): a stalled provider.
+    pub hang: bool,
+}
+
+impl Canned {
+    pub fn ok(body: impl Into<String>) -> Self {
+        Self { status: 200, body: body.into(), cut_at: None, hang: false }
+    }
 }
 
 /// Serves the canned responses in order and records each request body.
 pub struct FakeProvider {
     pub port: u16,
     pub requests: Arc<Mutex<Vec<Value>>>,
+    /// The request line and headers of each request.
+    pub heads: Arc<Mutex<Vec<String>>>,
 }
 
 pub fn sse(chunks: &[&str]) -> String {
@@ -32,18 +42,22 @@ pub fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let requests = Arc::new(Mutex::new(Vec::new()));
+    let heads = Arc::new(Mutex::new(Vec::new()));
     let seen = requests.clone();
+    let seen_heads = heads.clone();
     std::thread::spawn(move || {
         for (canned, stream) in responses.into_iter().zip(listener.incoming()) {
             let mut stream = stream.unwrap();
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut length = 0;
+            let mut head = String::new();
             loop {
                 let mut line = String::new();
                 reader.read_line(&mut line).unwrap();
                 if line == "\r\n" || line.is_empty() {
                     break;
                 }
+                head.push_str(&line);
                 if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                     length = v.trim().parse().unwrap();
                 }
@@ -51,6 +65,7 @@ pub fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
             let mut body = vec![0u8; length];
             reader.read_exact(&mut body).unwrap();
             seen.lock().unwrap().push(json::parse(&body).unwrap());
+            seen_heads.lock().unwrap().push(head);
             let kind = if canned.status == 200 { "text/event-stream" } else { "application/json" };
             let head = format!(
                 "HTTP/1.1 {} X\r\ncontent-type: {kind}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
@@ -65,10 +80,12 @@ pub fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
                 let _ = stream.write_all(piece);
                 let _ = stream.write_all(b"\r\n");
             }
-            if canned.cut_at.is_none() {
+            if canned.hang {
+                let _ = stream.read(&mut [0u8; 1]); // until the client hangs up
+            } else if canned.cut_at.is_none() {
                 let _ = stream.write_all(b"0\r\n\r\n");
             }
         }
     });
-    FakeProvider { port, requests }
+    FakeProvider { port, requests, heads }
 }

@@ -268,6 +268,35 @@ pub fn route(model: &str, providers: Option<&Yaml>) -> Result<Route, WireError> 
     Err(WireError::UnknownProvider { provider: provider.into(), model: model.into() })
 }
 
+/// `ANTHROPIC_BASE_URL`, `OPENAI_BASE_URL`…: the variable that moves a built-in
+/// provider's endpoint (as the vendors' own SDKs honour it); `None` for config entries.
+pub fn builtin_base_url_var(route: &Route) -> Option<String> {
+    BUILTINS
+        .iter()
+        .any(|b| b.name == route.provider)
+        .then(|| format!("{}_BASE_URL", route.provider.to_ascii_uppercase()))
+}
+
+/// Whether `provider` names a `providers.ollama` entry.
+pub fn is_ollama(providers: Option<&Yaml>, provider: &str) -> bool {
+    config_entry(providers, "ollama", provider).is_some()
+}
+
+/// The context window of a hosted model, by family; 128k when unknown.
+pub fn context_window(model_id: &str) -> usize {
+    let id = model_id.to_ascii_lowercase();
+    let families: [(&str, usize); 7] = [
+        ("gpt-4.1", 1_047_576),
+        ("gemini", 1_048_576),
+        ("gpt-5", 400_000),
+        ("claude", 200_000),
+        ("o3", 200_000),
+        ("o4", 200_000),
+        ("gpt-3.5", 16_385),
+    ];
+    families.iter().find(|(family, _)| id.contains(family)).map_or(128_000, |&(_, n)| n)
+}
+
 /// The entry named `name` in the list `providers.<section>`.
 fn config_entry<'a>(providers: Option<&'a Yaml>, section: &str, name: &str) -> Option<&'a Yaml> {
     let entries = providers?.get(section)?.as_sequence()?;

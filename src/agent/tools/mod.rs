@@ -80,6 +80,50 @@ pub struct ToolEnv<'a> {
     pub fetch_filter: Option<fn(std::net::IpAddr) -> bool>,
 }
 
+impl ToolEnv<'_> {
+    /// What a read-only tool needs to run on another thread.
+    pub fn detached(&self) -> Detached {
+        Detached {
+            workspace: self.workspace.clone(),
+            memory: self.memory.clone(),
+            result_chars: self.result_chars,
+            deny: self.deny.clone(),
+            fetch_filter: self.fetch_filter,
+        }
+    }
+}
+
+/// A [`ToolEnv`] without approver or policy, for [`parallel_safe`] tools.
+pub struct Detached {
+    workspace: PathBuf,
+    memory: MemoryStore,
+    result_chars: usize,
+    deny: Vec<String>,
+    fetch_filter: Option<fn(std::net::IpAddr) -> bool>,
+}
+
+impl Detached {
+    pub fn run(self, name: &str, arguments: &str) -> Outcome {
+        let mut approver = NoApprover;
+        let mut env = ToolEnv {
+            workspace: self.workspace,
+            memory: self.memory,
+            policy: Policy::default(),
+            approver: &mut approver,
+            approval_log: PathBuf::new(),
+            result_chars: self.result_chars,
+            deny: self.deny,
+            fetch_filter: self.fetch_filter,
+        };
+        run(name, arguments, &mut env)
+    }
+}
+
+/// Tools that only read, so several calls of one step may run side by side.
+pub fn parallel_safe(name: &str) -> bool {
+    matches!(name, "read_file" | "list_dir" | "search" | "web_fetch")
+}
+
 /// The tools offered to the model, minus `tools.deny`.
 pub fn specs(deny: &[String]) -> Vec<ToolSpec> {
     let all = [
