@@ -12,3 +12,5 @@ pub mod fsio;
 pub mod logging;
 pub mod net;
 pub mod profile;
+pub mod repl;
+pub mod signals;

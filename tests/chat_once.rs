@@ -8,19 +8,7 @@ mod fake_openai;
 
 use alpi::alp::wire::json::{self, Value};
 use common::Sandbox;
-use fake_openai::{Canned, fake_provider, sse};
-
-fn configure(sb: &Sandbox, port: u16, extra: &str) {
-    sb.ok(&["peers", "key"]);
-    let ws = sb.home().join("ws");
-    std::fs::create_dir_all(&ws).unwrap();
-    let config = format!(
-        "model: fake/test-model\nworkspace: {}\nproviders:\n  custom:\n    - name: fake\n      base_url: http://127.0.0.1:{port}/v1\n      api_key_env: FAKE_KEY\n{extra}",
-        ws.display()
-    );
-    std::fs::write(sb.root().join("config.yaml"), config).unwrap();
-    std::fs::write(sb.root().join(".env"), "FAKE_KEY=test-key\n").unwrap();
-}
+use fake_openai::{Canned, fake_provider, final_stream, sse};
 
 fn tool_call_stream() -> String {
     sse(&[
@@ -34,14 +22,6 @@ fn tool_call_stream() -> String {
     ])
 }
 
-fn final_stream(text: &str) -> String {
-    sse(&[
-        &format!(r#"{{"choices":[{{"index":0,"delta":{{"content":{text:?}}}}}]}}"#),
-        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
-        r#"{"choices":[],"usage":{"prompt_tokens":200,"completion_tokens":10}}"#,
-    ])
-}
-
 #[test]
 fn a_tool_using_turn_streams_writes_the_file_and_keeps_the_books() {
     let fake = fake_provider(vec![
@@ -49,8 +29,7 @@ fn a_tool_using_turn_streams_writes_the_file_and_keeps_the_books() {
         Canned::ok(final_stream("Done: hello.txt says hi there.")),
     ]);
     let sb = Sandbox::new();
-    configure(
-        &sb,
+    sb.configure_fake_model(
         fake.port,
         "pricing:\n  fake/test-model:\n    input_per_mtok: 1.0\n    output_per_mtok: 2.0\n",
     );
@@ -82,7 +61,7 @@ fn a_tool_using_turn_streams_writes_the_file_and_keeps_the_books() {
 fn json_output_and_a_prompt_from_stdin() {
     let fake = fake_provider(vec![Canned::ok(final_stream("four"))]);
     let sb = Sandbox::new();
-    configure(&sb, fake.port, "");
+    sb.configure_fake_model(fake.port, "");
     let run = sb.run_with_stdin(&["chat", "--once", "-", "--json"], "what is 2+2?\n");
     assert_eq!(run.code, 0, "{}", run.stderr);
     let doc = json::parse(run.stdout.trim().as_bytes()).unwrap();
@@ -106,7 +85,7 @@ fn a_rate_limit_is_retried_before_anything_was_shown() {
         Canned::ok(final_stream("ok after retry")),
     ]);
     let sb = Sandbox::new();
-    configure(&sb, fake.port, "runtime:\n  retry_backoff_s: 0.05\n");
+    sb.configure_fake_model(fake.port, "runtime:\n  retry_backoff_s: 0.05\n");
     let run = sb.run(&["chat", "--once", "hi"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), "ok after retry");
@@ -121,7 +100,7 @@ fn a_bad_key_is_one_clear_line_naming_what_to_set() {
         hang: false,
     }]);
     let sb = Sandbox::new();
-    configure(&sb, fake.port, "");
+    sb.configure_fake_model(fake.port, "");
     let run = sb.run(&["chat", "--once", "hi"]);
     assert_eq!(run.code, 1);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
@@ -135,7 +114,7 @@ fn a_stream_cut_mid_answer_is_an_error_not_a_silent_half_answer() {
     let cut = body.find("stop").unwrap();
     let fake = fake_provider(vec![Canned { status: 200, body, cut_at: Some(cut), hang: false }]);
     let sb = Sandbox::new();
-    configure(&sb, fake.port, "");
+    sb.configure_fake_model(fake.port, "");
     let run = sb.run(&["chat", "--once", "hi"]);
     assert_eq!(run.code, 1, "stdout: {}", run.stdout);
     assert!(run.stderr.starts_with("alpi: "), "{}", run.stderr);
@@ -162,7 +141,7 @@ fn link_ask_from_a_peer_runs_a_turn_on_the_daemon_profile() {
 
     let fake = fake_provider(vec![Canned::ok(final_stream("hello from the agent"))]);
     let sb = Sandbox::new();
-    configure(&sb, fake.port, "");
+    sb.configure_fake_model(fake.port, "");
     sb.ok(&["profile", "create", "caller"]);
     let caller_key = sb.ok(&["-p", "caller", "peers", "key"]).stdout.trim().to_owned();
     sb.ok(&["peers", "add", "caller", &caller_key, "--allow", "link.ask"]);
@@ -200,7 +179,7 @@ fn a_stalled_provider_times_out_with_a_line_naming_it() {
     let fake = fake_provider(vec![stalled()]);
     let sb = Sandbox::new();
     let runtime = "runtime:\n  first_byte_timeout_s: 1\n  stream_idle_timeout_s: 1\n  max_retries: 0\n";
-    configure(&sb, fake.port, runtime);
+    sb.configure_fake_model(fake.port, runtime);
     let started = std::time::Instant::now();
     let run = sb.run(&["chat", "--once", "hi"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
@@ -214,7 +193,7 @@ fn a_failing_model_falls_back_to_the_next_in_fallback_models() {
     let sb = Sandbox::new();
     let extra =
         "fallback_models: [fake/backup-model]\nruntime:\n  stream_idle_timeout_s: 1\n  max_retries: 0\n";
-    configure(&sb, fake.port, extra);
+    sb.configure_fake_model(fake.port, extra);
     let run = sb.run(&["chat", "--once", "hi"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout.trim(), "from the backup");

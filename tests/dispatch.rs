@@ -291,7 +291,7 @@ impl Agent for ScriptedAgent {
         &self,
         ask: &AskRequest,
         on_text: &mut dyn FnMut(&str),
-        cancel: &AtomicBool,
+        cancel: &std::sync::Arc<AtomicBool>,
     ) -> Result<AskResult, RpcError> {
         self.started.lock().unwrap().send(ask.session_id.clone()).unwrap();
         for piece in &self.pieces {

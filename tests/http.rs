@@ -30,6 +30,7 @@ fn timeouts(first_byte_ms: u64, idle_ms: u64, total_ms: Option<u64>) -> Timeouts
         first_byte: Duration::from_millis(first_byte_ms),
         idle: Duration::from_millis(idle_ms),
         total: total_ms.map(Duration::from_millis),
+        cancel: None,
     }
 }
 
@@ -320,6 +321,42 @@ fn a_server_slow_to_answer_hits_the_first_byte_timeout() {
     let result = client().send(&Request::get(&s.url("/")), &timeouts(200, 5000, None));
     assert_eq!(timeout_phase(result), "first byte");
     assert!(started.elapsed() < Duration::from_millis(1200));
+}
+
+#[test]
+fn a_cancel_flag_ends_a_silent_wait_at_once_and_keeps_the_timeouts() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let s = server(|_, out| {
+        out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nsome").unwrap();
+        thread::sleep(Duration::from_millis(3000));
+    });
+    let cancel = Arc::new(AtomicBool::new(false));
+    let t = Timeouts { cancel: Some(cancel.clone()), ..timeouts(5000, 5000, None) };
+    let mut body_reader = client().send(&Request::get(&s.url("/")), &t).unwrap().into_reader();
+    let flag = cancel.clone();
+    let setter = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(300));
+        flag.store(true, Ordering::SeqCst);
+    });
+    let started = Instant::now();
+    let mut body = Vec::new();
+    let err = std::io::Read::read_to_end(&mut body_reader, &mut body).unwrap_err();
+    setter.join().unwrap();
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert!(matches!(HttpError::from(err), HttpError::Cancelled(_)));
+
+    // Sliced waits still end at the configured timeout when nobody cancels.
+    let s = server(|_, out| {
+        thread::sleep(Duration::from_millis(1500));
+        let _ = out.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    });
+    let t = Timeouts { cancel: Some(Arc::new(AtomicBool::new(false))), ..timeouts(350, 5000, None) };
+    let started = Instant::now();
+    assert_eq!(timeout_phase(client().send(&Request::get(&s.url("/")), &t)), "first byte");
+    assert!(
+        started.elapsed() >= Duration::from_millis(340) && started.elapsed() < Duration::from_millis(1200)
+    );
 }
 
 #[test]

@@ -93,7 +93,7 @@ impl Agent for Echo {
         &self,
         ask: &AskRequest,
         on_text: &mut dyn FnMut(&str),
-        _: &std::sync::atomic::AtomicBool,
+        _: &std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<AskResult, RpcError> {
         for piece in ["you ", "said: ", ask.prompt.as_str()] {
             on_text(piece);

@@ -10,7 +10,7 @@ use alpi::agent::ledger::Ledger;
 use alpi::agent::memory::MemoryStore;
 use alpi::agent::provider::{ChatRequest, Event, Message, Role, ToolCall};
 use alpi::agent::tools::{self, NoApprover, ToolEnv};
-use alpi::agent::turn::{Model, ModelError, Progress, TurnError, TurnSettings, run_turn};
+use alpi::agent::turn::{Cancel, Model, ModelError, Progress, TurnError, TurnSettings, run_turn};
 
 /// Plays back one list of events per call and remembers what it was sent.
 struct Script {
@@ -31,7 +31,12 @@ struct Down {
 }
 
 impl Model for Down {
-    fn complete(&self, _: &ChatRequest, _: &mut dyn FnMut(&Event) -> bool) -> Result<(), ModelError> {
+    fn complete(
+        &self,
+        _: &ChatRequest,
+        _: &Cancel,
+        _: &mut dyn FnMut(&Event) -> bool,
+    ) -> Result<(), ModelError> {
         *self.calls.borrow_mut() += 1;
         Err(ModelError { message: "test/down returned HTTP 503".into(), retryable: true })
     }
@@ -49,6 +54,7 @@ impl Model for Script {
     fn complete(
         &self,
         req: &ChatRequest,
+        _: &Cancel,
         on_event: &mut dyn FnMut(&Event) -> bool,
     ) -> Result<(), ModelError> {
         self.seen.borrow_mut().push(req.clone());
@@ -140,7 +146,7 @@ fn tools_run_and_their_results_go_back_to_the_model() {
     ]);
     let mut approver = NoApprover;
     let mut env = tool_env(&f, &mut approver);
-    let cancel = AtomicBool::new(false);
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
     let settings = TurnSettings { max_steps: 10, ..TurnSettings::new(&f.ledger, &cancel) };
     let mut history = vec![];
     let mut shown = String::new();
@@ -173,7 +179,7 @@ fn the_daily_cap_stops_the_next_model_call() {
     let model = Script::new(vec![vec![call("c1", "list_dir", "{}"), usage(500, 500)], vec![text("never")]]);
     let mut approver = NoApprover;
     let mut env = tool_env(&f, &mut approver);
-    let cancel = AtomicBool::new(false);
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
     let settings =
         TurnSettings { daily_usd: Some(0.5), peer: Some("laptop"), ..TurnSettings::new(&f.ledger, &cancel) };
     let err = run_turn(&model, &template(), &mut vec![], "go", &mut env, &settings, &mut |_| {}).unwrap_err();
@@ -191,7 +197,7 @@ fn an_interrupt_skips_the_remaining_tools() {
     ]]);
     let mut approver = NoApprover;
     let mut env = tool_env(&f, &mut approver);
-    let cancel = AtomicBool::new(false);
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
     let settings = TurnSettings { max_steps: 10, ..TurnSettings::new(&f.ledger, &cancel) };
     let mut history = vec![];
     let result = run_turn(&model, &template(), &mut history, "go", &mut env, &settings, &mut |p| {
@@ -212,7 +218,7 @@ fn a_model_that_never_answers_is_cut_off() {
     let model = Script::new(vec![]);
     let mut approver = NoApprover;
     let mut env = tool_env(&f, &mut approver);
-    let cancel = AtomicBool::new(false);
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
     let settings = TurnSettings { max_steps: 3, ..TurnSettings::new(&f.ledger, &cancel) };
     let err = run_turn(&model, &template(), &mut vec![], "go", &mut env, &settings, &mut |_| {}).unwrap_err();
     assert!(matches!(err, TurnError::TooManySteps(3)), "{err}");
@@ -225,7 +231,7 @@ fn a_failing_model_falls_back_to_the_next_before_any_output() {
     let backup = Script::new(vec![vec![text("from the backup"), usage(1, 1)]]);
     let mut approver = NoApprover;
     let mut env = tool_env(&f, &mut approver);
-    let cancel = AtomicBool::new(false);
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
     let fallbacks: [&dyn Model; 1] = [&backup];
     let settings = TurnSettings {
         fallbacks: &fallbacks,
@@ -245,7 +251,7 @@ fn with_no_fallback_left_the_providers_error_ends_the_turn() {
     let down = Down { calls: RefCell::new(0) };
     let mut approver = NoApprover;
     let mut env = tool_env(&f, &mut approver);
-    let cancel = AtomicBool::new(false);
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
     let settings = TurnSettings { retries: 0, ..TurnSettings::new(&f.ledger, &cancel) };
     let err = run_turn(&down, &template(), &mut vec![], "hi", &mut env, &settings, &mut |_| {}).unwrap_err();
     assert!(err.to_string().contains("HTTP 503"), "{err}");
@@ -267,7 +273,7 @@ fn read_only_calls_of_one_step_all_run_and_answer_in_order() {
     ]);
     let mut approver = NoApprover;
     let mut env = tool_env(&f, &mut approver);
-    let cancel = AtomicBool::new(false);
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
     let settings = TurnSettings::new(&f.ledger, &cancel);
     let mut history = vec![];
     let mut finished = 0;
@@ -299,7 +305,7 @@ fn a_history_near_the_window_is_summarised_before_the_call() {
     }
     let mut approver = NoApprover;
     let mut env = tool_env(&f, &mut approver);
-    let cancel = AtomicBool::new(false);
+    let cancel = std::sync::Arc::new(AtomicBool::new(false));
     let settings = TurnSettings::new(&f.ledger, &cancel);
     let result =
         run_turn(&model, &template(), &mut history, "next", &mut env, &settings, &mut |_| {}).unwrap();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_norway::Value as Yaml;
 
 use super::provider::{self, ChatRequest, Event, Route, pricing};
-use super::turn::{Model, ModelError};
+use super::turn::{Cancel, Model, ModelError};
 use crate::net::http::{Client, HttpError, Request, Timeouts};
 use crate::profile::dotenv::DotEnv;
 
@@ -102,13 +102,15 @@ impl Model for HttpModel {
     fn complete(
         &self,
         req: &ChatRequest,
+        cancel: &Cancel,
         on_event: &mut dyn FnMut(&Event) -> bool,
     ) -> Result<(), ModelError> {
+        let timeouts = Timeouts { cancel: Some(cancel.clone()), ..self.timeouts.clone() };
         let req = ChatRequest { model: self.route.model.clone(), ..req.clone() };
         let (path, headers, body) = self.route.api.request(&req, &self.route, self.key.as_deref());
         let url = format!("{}{path}", self.route.base_url);
         let request = Request { method: "POST", url: &url, headers, body };
-        let response = self.client.send(&request, &self.timeouts).map_err(|e| self.transport_error(e))?;
+        let response = self.client.send(&request, &timeouts).map_err(|e| self.transport_error(e))?;
         if response.status != 200 {
             let status = response.status;
             let body = response.bytes(ERROR_BODY_LIMIT).unwrap_or_default();

@@ -1,6 +1,7 @@
 //! The agent behind ALP `link.ask`: each inbound ask runs one turn on the profile with
 //! no one to approve caution-level commands, its spend booked to the asking peer.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use super::run::{self, RunError, Surface};
@@ -20,7 +21,7 @@ impl Agent for ProfileAgent {
         &self,
         ask: &AskRequest,
         on_text: &mut dyn FnMut(&str),
-        cancel: &AtomicBool,
+        cancel: &Arc<AtomicBool>,
     ) -> Result<AskResult, RpcError> {
         let mut approver = NoApprover;
         let surface = Surface { name: "alp", approver: &mut approver, cancel, peer: Some(&ask.peer_id) };

@@ -3,7 +3,6 @@
 //! key, memory in the system prompt, the session file and `logs/agent.log` afterwards.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use serde_norway::Value as Yaml;
@@ -50,7 +49,7 @@ pub struct Surface<'a> {
     /// `cli`, `alp`, `schedule`…, for `logs/agent.log`.
     pub name: &'a str,
     pub approver: &'a mut dyn Approver,
-    pub cancel: &'a AtomicBool,
+    pub cancel: &'a super::turn::Cancel,
     pub peer: Option<&'a str>,
 }
 
@@ -62,7 +61,6 @@ pub fn ask(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Answer, RunError> {
     let mut conversation = Conversation::open(home)?;
-    conversation.require_model()?;
     conversation.turn(prompt, surface, progress)
 }
 
@@ -111,6 +109,7 @@ pub struct Conversation {
     policy: Policy,
     history: Vec<Message>,
     session: Session,
+    save: bool,
 }
 
 impl Conversation {
@@ -149,6 +148,7 @@ impl Conversation {
             policy,
             history: Vec::new(),
             session: new_session(&name),
+            save: true,
         }
     }
 
@@ -159,11 +159,7 @@ impl Conversation {
         let model =
             HttpModel::new(name, self.config.providers.as_ref(), raw.and_then(|r| r.get("pricing")), &env)
                 .map_err(RunError::Setup)?;
-        Ok(Box::new(model.with_timeouts(self.runtime.timeouts)))
-    }
-
-    pub fn require_model(&self) -> Result<&dyn Model, RunError> {
-        self.model.as_deref().ok_or_else(|| RunError::NoModel(self.home.name().to_string()))
+        Ok(Box::new(model.with_timeouts(self.runtime.timeouts.clone())))
     }
 
     /// `provider/model` of the active model, or "" when none is configured.
@@ -180,6 +176,17 @@ impl Conversation {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// `tools.deny`.
+    pub fn denied_tools(&self) -> Vec<String> {
+        string_list(&self.config, &["tools", "deny"])
+    }
+
+    /// Keeps sessions off disk (`chat --once --no-save`).
+    pub fn without_saving(mut self) -> Self {
+        self.save = false;
+        self
     }
 
     pub fn session(&self) -> &Session {
@@ -213,7 +220,7 @@ impl Conversation {
         let model = self.model.as_deref().ok_or_else(|| RunError::NoModel(self.home.name().to_string()))?;
         let memory = MemoryStore::new(&self.home.dir().join("memories"));
         let workspace = workspace(&self.config);
-        let deny = string_list(&self.config, &["tools", "deny"]);
+        let deny = self.denied_tools();
         let mut env = ToolEnv {
             workspace: workspace.clone(),
             memory: memory.clone(),
@@ -276,7 +283,9 @@ impl Conversation {
             tools: result.tools.clone(),
             interrupted: result.interrupted,
         });
-        if let Err(e) = session.save(&self.home.dir().join("sessions")) {
+        if self.save
+            && let Err(e) = session.save(&self.home.dir().join("sessions"))
+        {
             log::warn!("could not save the session: {e}");
         }
         log_turn(&self.home, surface, &session.id, prompt, result);

@@ -2,6 +2,7 @@
 //! up to `max_steps` model calls, with the daily budget checked before each call and
 //! an interrupt flag checked between stream chunks and tool steps.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -19,11 +20,19 @@ pub struct ModelError {
     pub retryable: bool,
 }
 
+/// Set to interrupt a turn — from a Ctrl-C handler, or when an ALP caller leaves.
+pub type Cancel = Arc<AtomicBool>;
+
 /// Something that answers chat requests: the HTTP providers, or a test double.
 pub trait Model {
-    /// Streams one response; `on_event` returns false to stop reading (interrupt).
-    fn complete(&self, req: &ChatRequest, on_event: &mut dyn FnMut(&Event) -> bool)
-    -> Result<(), ModelError>;
+    /// Streams one response; `on_event` returns false to stop reading. A set `cancel`
+    /// may also end a silent wait early (the call then fails; the turn sees the flag).
+    fn complete(
+        &self,
+        req: &ChatRequest,
+        cancel: &Cancel,
+        on_event: &mut dyn FnMut(&Event) -> bool,
+    ) -> Result<(), ModelError>;
     /// USD for these tokens (0 for local models).
     fn cost(&self, input_tokens: u64, output_tokens: u64) -> f64;
     /// `provider/model`, as the user wrote it.
@@ -50,7 +59,7 @@ pub struct TurnSettings<'a> {
     /// The ALP peer this turn runs for, so its spend is booked to it.
     pub peer: Option<&'a str>,
     /// Set to interrupt: checked between stream chunks and between tool calls.
-    pub cancel: &'a AtomicBool,
+    pub cancel: &'a Cancel,
     /// `fallback_models`: tried in order when the active model fails before any output.
     pub fallbacks: &'a [&'a dyn Model],
     /// Extra tries of a failed call (`runtime.max_retries`).
@@ -61,7 +70,7 @@ pub struct TurnSettings<'a> {
 
 impl<'a> TurnSettings<'a> {
     /// The defaults: 100 steps, no budget cap, 2 retries from 1.5 s, no fallbacks.
-    pub fn new(ledger: &'a Ledger, cancel: &'a AtomicBool) -> Self {
+    pub fn new(ledger: &'a Ledger, cancel: &'a Cancel) -> Self {
         Self {
             max_steps: 100,
             ledger,
@@ -199,13 +208,13 @@ pub(crate) struct Step {
 pub(crate) fn call_model(
     model: &dyn Model,
     req: &ChatRequest,
-    cancel: &AtomicBool,
+    cancel: &Cancel,
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<Step, (ModelError, bool)> {
     let mut step =
         Step { text: String::new(), calls: Vec::new(), tokens_in: 0, tokens_out: 0, interrupted: false };
     let mut failure = None;
-    let outcome = model.complete(req, &mut |event| {
+    let outcome = model.complete(req, cancel, &mut |event| {
         if cancel.load(Ordering::SeqCst) {
             step.interrupted = true;
             return false;
@@ -230,6 +239,10 @@ pub(crate) fn call_model(
         true
     });
     let shown = !step.text.is_empty();
+    if cancel.load(Ordering::SeqCst) {
+        step.interrupted = true;
+        return Ok(step);
+    }
     match (outcome, failure) {
         (Err(e), _) | (Ok(()), Some(e)) => Err((e, shown)),
         (Ok(()), None) => Ok(step),

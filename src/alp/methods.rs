@@ -51,7 +51,7 @@ pub trait Agent: Send + Sync {
         &self,
         ask: &AskRequest,
         on_text: &mut dyn FnMut(&str),
-        cancel: &AtomicBool,
+        cancel: &Arc<AtomicBool>,
     ) -> Result<AskResult, RpcError>;
 }
 
@@ -74,7 +74,12 @@ impl NoAgent {
 }
 
 impl Agent for NoAgent {
-    fn ask(&self, _: &AskRequest, _: &mut dyn FnMut(&str), _: &AtomicBool) -> Result<AskResult, RpcError> {
+    fn ask(
+        &self,
+        _: &AskRequest,
+        _: &mut dyn FnMut(&str),
+        _: &Arc<AtomicBool>,
+    ) -> Result<AskResult, RpcError> {
         Err(internal_error(&self.detail))
     }
 }

@@ -2,6 +2,7 @@
 //! peers, replay and rate limits, dispatch and the `link.*` methods. Knows nothing of
 //! the CLI.
 
+pub mod ask;
 pub mod blobs;
 pub mod client;
 pub mod dispatch;

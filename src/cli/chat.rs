@@ -1,20 +1,20 @@
-//! `alpi` / `alpi chat`: talking to the profile's agent. `chat --once` runs one turn
-//! (answer on stdout as it streams, tool steps on stderr); the line REPL comes next.
+//! `alpi` / `alpi chat`: talking to the profile's agent — the line REPL, or with
+//! `--once` one turn (answer on stdout as it streams, tool steps on stderr).
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use argh::FromArgs;
 
 use super::{CliResult, open_profile, tilde};
 use crate::agent::approval::Verdict;
-use crate::agent::run::{self, RunError, Surface};
+use crate::agent::run::{Conversation, RunError, Surface};
 use crate::agent::tools::{Answer, Approver, NoApprover};
 use crate::agent::turn::Progress;
 use crate::alp::wire::json::{Object, Value};
 use crate::profile::ProfileHome;
-use crate::profile::config::Config;
 
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "chat")]
@@ -26,35 +26,29 @@ pub struct ChatCmd {
     /// with --once: print one JSON object (text, session_id, tokens, cost) instead
     #[argh(switch)]
     json: bool,
+    /// with --once: keep no session file
+    #[argh(switch)]
+    no_save: bool,
+    /// continue the newest saved session
+    #[argh(switch, short = 'c', long = "continue")]
+    resume: bool,
 }
 
 pub fn run(cmd: ChatCmd, home: &ProfileHome) -> CliResult {
     match cmd.once {
-        Some(text) => once(home, &text, cmd.json),
-        None => repl(home),
+        Some(text) => once(home, &text, cmd.json, cmd.no_save),
+        None => repl(home, cmd.resume),
     }
 }
 
-pub fn repl(home: &ProfileHome) -> CliResult {
+/// The line REPL on `home`; `resume` continues its newest session.
+pub fn repl(home: &ProfileHome, resume: bool) -> CliResult {
     open_profile(home)?;
-    let config = Config::load(&home.config_path())?;
-    if config.model.is_empty() {
-        eprintln!(
-            "alpi: no model configured for profile '{}' — add `model: openai/gpt-4o-mini` to {} and OPENAI_API_KEY=… to {}",
-            home.name(),
-            tilde(&home.config_path()),
-            tilde(&home.env_path()),
-        );
-    } else {
-        eprintln!(
-            "alpi: the interactive chat is not in this build yet — use `alpi chat --once \"…\"` (model {})",
-            config.model
-        );
-    }
-    Ok(ExitCode::FAILURE)
+    crate::repl::run(home, resume)?;
+    Ok(ExitCode::SUCCESS)
 }
 
-fn once(home: &ProfileHome, text: &str, json: bool) -> CliResult {
+fn once(home: &ProfileHome, text: &str, json: bool, no_save: bool) -> CliResult {
     open_profile(home)?;
     let prompt = if text == "-" {
         let mut input = String::new();
@@ -66,7 +60,7 @@ fn once(home: &ProfileHome, text: &str, json: bool) -> CliResult {
     if prompt.trim().is_empty() {
         return Err("nothing to ask: the prompt is empty".into());
     }
-    let cancel = AtomicBool::new(false);
+    let cancel = Arc::new(AtomicBool::new(false));
     let mut tty = TtyApprover::open();
     let mut none = NoApprover;
     let approver: &mut dyn Approver = match tty.as_mut() {
@@ -76,7 +70,11 @@ fn once(home: &ProfileHome, text: &str, json: bool) -> CliResult {
     let surface = Surface { name: "cli", approver, cancel: &cancel, peer: None };
     let mut stdout = io::stdout().lock();
     let mut streamed = false;
-    let outcome = run::ask(home, &prompt, surface, &mut |p| match p {
+    let mut conversation = Conversation::open(home)?;
+    if no_save {
+        conversation = conversation.without_saving();
+    }
+    let outcome = conversation.turn(&prompt, surface, &mut |p| match p {
         Progress::Text(piece) if !json => {
             streamed = true;
             let _ = stdout.write_all(piece.as_bytes());

@@ -32,6 +32,10 @@ struct Alpi {
     #[argh(switch)]
     version: bool,
 
+    /// continue the profile's newest chat session
+    #[argh(switch, short = 'c', long = "continue")]
+    resume: bool,
+
     #[argh(subcommand)]
     command: Option<Command>,
 }
@@ -67,7 +71,7 @@ fn run(args: Alpi) -> CliResult {
     let home = selection.resolve()?;
     match args.command {
         Some(Command::Daemon(cmd)) => daemon::run(cmd, &home, selection.is_explicit()),
-        None => chat::repl(&home),
+        None => chat::repl(&home, args.resume),
         Some(Command::Profile(cmd)) => profile::run(cmd, &home),
         Some(Command::Peers(cmd)) => peers::run(cmd, &home),
         Some(Command::Doctor(cmd)) => doctor::run(cmd, &home),
@@ -82,11 +86,4 @@ fn open_profile(home: &ProfileHome) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Shows `path` with the user's home directory as `~`.
-fn tilde(path: &std::path::Path) -> String {
-    match std::env::home_dir().and_then(|h| path.strip_prefix(h).ok().map(|p| p.to_owned())) {
-        Some(rest) if rest.as_os_str().is_empty() => "~".into(),
-        Some(rest) => format!("~/{}", rest.display()),
-        None => path.display().to_string(),
-    }
-}
+use crate::profile::tilde;

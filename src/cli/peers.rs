@@ -11,10 +11,11 @@ use std::process::ExitCode;
 
 use argh::FromArgs;
 
-use super::{CliError, CliResult, open_profile, tilde};
+use super::{CliError, CliResult, open_profile};
+use crate::alp::ask::explain_failure;
 use crate::alp::blobs;
 use crate::alp::client::{CallError, Client, Route};
-use crate::alp::identity::{Identity, Keypair};
+use crate::alp::identity::Identity;
 use crate::alp::peers::{DEFAULT_ALLOW, Peer, PeerFiles};
 use crate::alp::transport::{CALL_TIMEOUT, PING_TIMEOUT};
 use crate::alp::wire::envelope::random_hex16;
@@ -441,49 +442,4 @@ fn ping(home: &ProfileHome, files: &PeerFiles, id: &str) -> CliResult {
         }
         Err(e) => Err(explain_failure(home, &keys, &peer, &route, e).into()),
     }
-}
-
-/// Which of offline / unverified / refused happened, and what to try.
-fn explain_failure(home: &ProfileHome, keys: &Keypair, peer: &Peer, route: &Route, e: CallError) -> String {
-    let id = &peer.id;
-    match e {
-        CallError::Offline(at) => {
-            format!(
-                "{id} is offline: nothing listening at {} — is `alpi daemon run` running there?",
-                tilde_str(&at)
-            )
-        }
-        CallError::Unverified => format!(
-            "{id} is unverified: it answered nothing. It has probably not pinned this profile — on its side run \
-             `alpi{} peers add {} {} --allow link.ping` — or the two clocks differ by more than 2 minutes",
-            peer_flag(home, route, peer),
-            home.name(),
-            keys.identity()
-        ),
-        CallError::Remote(err) => format!("{id} refused: {err}{}", remote_hint(&err.message)),
-        CallError::Timeout(t) => format!("{id} did not answer within {} s", t.as_secs()),
-        other => format!("{id}: {other}"),
-    }
-}
-
-fn peer_flag(home: &ProfileHome, route: &Route, peer: &Peer) -> String {
-    match (route, home.root().find_by_identity(&peer.pubkey)) {
-        (Route::Unix(_), Some(theirs)) if !theirs.name().is_default() => format!(" -p {}", theirs.name()),
-        _ => String::new(),
-    }
-}
-
-fn remote_hint(message: &str) -> &'static str {
-    match message {
-        "capability-denied" => {
-            " — it has pinned you but does not allow this method; it needs --allow link.ping"
-        }
-        "rate-limited" => " — wait a minute, or raise rate_limit.per_minute for you on its side",
-        "budget-exceeded" => " — its daily budget is spent; it resets at 00:00 UTC",
-        _ => "",
-    }
-}
-
-fn tilde_str(path: &str) -> String {
-    tilde(std::path::Path::new(path))
 }

@@ -8,7 +8,6 @@
 
 pub mod control;
 pub mod service;
-mod signals;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -30,7 +29,7 @@ use crate::fsio;
 use crate::profile::config::Config;
 use crate::profile::{self, ProfileHome, Root};
 use control::{Reply, Request, ServedProfile, Status};
-use signals::Signal;
+use crate::signals::{self, Signal};
 
 /// New and removed profiles are noticed within this long.
 pub const RESCAN_EVERY: Duration = Duration::from_secs(2);

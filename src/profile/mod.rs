@@ -320,6 +320,15 @@ pub fn format_bytes(n: u64) -> String {
     }
 }
 
+/// Shows `path` with the user's home directory as `~`.
+pub fn tilde(path: &Path) -> String {
+    match std::env::home_dir().and_then(|h| path.strip_prefix(h).ok().map(|p| p.to_owned())) {
+        Some(rest) if rest.as_os_str().is_empty() => "~".into(),
+        Some(rest) => format!("~/{}", rest.display()),
+        None => path.display().to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,15 @@ pub fn sse(chunks: &[&str]) -> String {
     chunks.iter().map(|c| format!("data: {c}\n\n")).collect::<String>() + "data: [DONE]\n\n"
 }
 
+/// A streamed final answer: `text`, then usage (200 in, 10 out).
+pub fn final_stream(text: &str) -> String {
+    sse(&[
+        &format!(r#"{{"choices":[{{"index":0,"delta":{{"content":{text:?}}}}}]}}"#),
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+        r#"{"choices":[],"usage":{"prompt_tokens":200,"completion_tokens":10}}"#,
+    ])
+}
+
 pub fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();

@@ -63,6 +63,21 @@ impl Sandbox {
         Run::from(child.wait_with_output().unwrap())
     }
 
+    /// The default profile with a key pair, a workspace `~/ws`, and model
+    /// `fake/test-model` served at `127.0.0.1:port` (key `FAKE_KEY`); `extra` is
+    /// appended to config.yaml.
+    pub fn configure_fake_model(&self, port: u16, extra: &str) {
+        self.ok(&["peers", "key"]);
+        let ws = self.home().join("ws");
+        std::fs::create_dir_all(&ws).unwrap();
+        let config = format!(
+            "model: fake/test-model\nworkspace: {}\nproviders:\n  custom:\n    - name: fake\n      base_url: http://127.0.0.1:{port}/v1\n      api_key_env: FAKE_KEY\n{extra}",
+            ws.display()
+        );
+        std::fs::write(self.root().join("config.yaml"), config).unwrap();
+        std::fs::write(self.root().join(".env"), "FAKE_KEY=test-key\n").unwrap();
+    }
+
     /// Runs and asserts exit 0.
     pub fn ok(&self, args: &[&str]) -> Run {
         let run = self.run(args);

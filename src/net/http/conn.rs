@@ -4,6 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
@@ -72,10 +73,16 @@ pub(crate) struct Clock {
     /// The phase to blame if the wait now set on the socket runs out.
     binding: &'static str,
     applied: Option<Duration>,
+    /// When the wait armed last runs out, for waits sliced to notice `cancel`.
+    until: Instant,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
+/// With a cancel flag, a wait is cut into slices this long so the flag is seen soon.
+const CANCEL_SLICE: Duration = Duration::from_millis(100);
+
 impl Clock {
-    pub fn new(host: &str, total: Option<Duration>) -> Clock {
+    pub fn new(host: &str, total: Option<Duration>, cancel: Option<Arc<AtomicBool>>) -> Clock {
         let total = total.map(|t| Instant::now() + t);
         Clock {
             host: host.to_string(),
@@ -84,6 +91,8 @@ impl Clock {
             phase: "idle",
             binding: "idle",
             applied: None,
+            until: Instant::now(),
+            cancel,
         }
     }
 
@@ -107,14 +116,41 @@ impl Clock {
 
     /// Sets the socket's read and write timeouts for the next operation.
     fn arm(&mut self, socket: &TcpStream) -> Result<(), HttpError> {
+        self.check_cancel()?;
         let (wait, binding) = self.cut(self.limit, self.phase)?;
         self.binding = binding;
+        self.until = Instant::now().checked_add(wait).unwrap_or(self.until);
+        let wait = if self.cancel.is_some() { wait.min(CANCEL_SLICE) } else { wait };
+        self.set_wait(socket, wait)
+    }
+
+    fn set_wait(&mut self, socket: &TcpStream, wait: Duration) -> Result<(), HttpError> {
+        let wait = wait.max(Duration::from_millis(1));
         if self.applied != Some(wait) {
             socket.set_read_timeout(Some(wait)).map_err(|e| self.error(e))?;
             socket.set_write_timeout(Some(wait)).map_err(|e| self.error(e))?;
             self.applied = Some(wait);
         }
         Ok(())
+    }
+
+    fn check_cancel(&self) -> Result<(), HttpError> {
+        match &self.cancel {
+            Some(flag) if flag.load(Ordering::SeqCst) => Err(HttpError::Cancelled(self.host.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    /// After a read timed out: whether to wait again (a slice ran out, not the wait),
+    /// re-armed for what is left; `Cancelled` once the flag is set.
+    fn wait_again(&mut self, socket: &TcpStream) -> Result<bool, HttpError> {
+        self.check_cancel()?;
+        let left = self.until.saturating_duration_since(Instant::now());
+        if self.cancel.is_none() || left.is_zero() {
+            return Ok(false);
+        }
+        self.set_wait(socket, left.min(CANCEL_SLICE))?;
+        Ok(true)
     }
 
     fn timeout(&self, phase: &'static str) -> HttpError {
@@ -238,6 +274,7 @@ impl Conn {
         let n = loop {
             match self.io.read(&mut self.buf[self.end..]) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_timeout(&e) && self.clock.wait_again(self.io.socket())? => continue,
                 other => break other.map_err(|e| self.clock.error(e))?,
             }
         };

@@ -12,6 +12,7 @@ mod url;
 
 use std::io::{self, Read};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use rustls::ClientConfig;
@@ -37,6 +38,9 @@ pub enum HttpError {
     /// `phase` is "connect", "first byte", "idle" or "total".
     #[error("{host}: timed out ({phase} timeout)")]
     Timeout { host: String, phase: &'static str },
+    /// The caller's cancel flag was set.
+    #[error("{0}: cancelled")]
+    Cancelled(String),
     #[error("{0}")]
     Protocol(String),
     /// Socket errors carry the host in their message; [`From<io::Error>`] unwraps the
@@ -94,21 +98,33 @@ impl<'a> Request<'a> {
 /// `connect` covers TCP, a proxy's CONNECT and the TLS handshake; `first_byte` the wait
 /// for the response after the request is sent; `idle` any later read or write;
 /// `total` (if set) the whole exchange, body included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Timeouts {
     pub connect: Duration,
     pub first_byte: Duration,
     pub idle: Duration,
     pub total: Option<Duration>,
+    /// Set from another thread to give up at once (Ctrl-C): waits are sliced short
+    /// enough to notice it, and a set flag fails the exchange with `Cancelled`.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl PartialEq for Timeouts {
+    fn eq(&self, other: &Self) -> bool {
+        (self.connect, self.first_byte, self.idle, self.total)
+            == (other.connect, other.first_byte, other.idle, other.total)
+    }
 }
 
 impl Default for Timeouts {
+    /// 10 s to connect, 60 s for the first byte and between reads, no total.
     fn default() -> Self {
         Timeouts {
             connect: Duration::from_secs(10),
             first_byte: Duration::from_secs(60),
             idle: Duration::from_secs(60),
             total: None,
+            cancel: None,
         }
     }
 }
@@ -238,7 +254,7 @@ impl Client {
 
     /// A connection ready for the request: direct or through the proxy, TLS if https.
     fn open(&self, url: &Url, proxy: Option<&Proxy>, timeouts: &Timeouts) -> Result<Conn, HttpError> {
-        let mut clock = Clock::new(&url.host, timeouts.total);
+        let mut clock = Clock::new(&url.host, timeouts.total, timeouts.cancel.clone());
         clock.phase(timeouts.connect, "connect");
         let tcp = match proxy {
             None => {
