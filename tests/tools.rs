@@ -263,3 +263,191 @@ fn web_fetch_with_allow_local_returns_the_page_text() {
     assert!(out.ok, "{}", out.text);
     assert_eq!(out.text, "Hello\na & b");
 }
+
+/// A workspace with code, noise, a secret, a binary file and a file outside it.
+fn search_fixture(dir: &Path) {
+    let ws = dir.join("ws");
+    for (path, body) in [
+        ("src/main.rs", "fn main() {\n    println!(\"hello\");\n}\n"),
+        ("src/lib/util.rs", "pub fn helper() -> u32 {\n    42\n}\n"),
+        ("README.md", "# Demo\nSay Hello to the helper.\n"),
+        ("node_modules/pkg/index.js", "function helper() {}\n"),
+        (".git/config", "helper = yes\n"),
+        (".env", "API_KEY=sk-helper-secret\n"),
+    ] {
+        std::fs::create_dir_all(ws.join(path).parent().unwrap()).unwrap();
+        std::fs::write(ws.join(path), body).unwrap();
+    }
+    std::fs::write(ws.join("blob.bin"), b"helper\0\x01\x02binary").unwrap();
+    std::fs::write(dir.join("outside.txt"), "helper outside\n").unwrap();
+    std::os::unix::fs::symlink(dir.join("outside.txt"), ws.join("link.txt")).unwrap();
+    std::os::unix::fs::symlink(dir, ws.join("up")).unwrap();
+}
+
+#[test]
+fn search_finds_regex_matches_as_path_line_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut none = NoApprover;
+    let mut env = env(dir.path(), &mut none);
+    search_fixture(dir.path());
+    let out = call(&mut env, "search", r#"{"pattern":"fn \\w+\\(\\)"}"#);
+    assert!(out.ok, "{}", out.text);
+    assert_eq!(out.text, "src/lib/util.rs:1: pub fn helper() -> u32 {\nsrc/main.rs:1: fn main() {");
+    // Smart case: lowercase ignores case, an upper-case letter makes it exact.
+    assert!(call(&mut env, "search", r#"{"pattern":"say hello"}"#).text.starts_with("README.md:2: "));
+    assert_eq!(
+        call(&mut env, "search", r#"{"pattern":"say hello","case_sensitive":true}"#).text,
+        "(no matches)"
+    );
+    let scoped = call(&mut env, "search", r#"{"pattern":"helper","glob":"*.md"}"#);
+    assert_eq!(scoped.text, "README.md:2: Say Hello to the helper.");
+    let sub = call(&mut env, "search", r#"{"pattern":"^\\s+\\d+$","path":"src"}"#);
+    assert_eq!(sub.text, "src/lib/util.rs:2:     42");
+    let capped = call(&mut env, "search", r#"{"pattern":".","limit":2}"#);
+    assert!(capped.text.contains("[stopped at 2 results"), "{}", capped.text);
+    let bad = call(&mut env, "search", r#"{"pattern":"fn (main"}"#);
+    assert!(!bad.ok && bad.text.contains("bad pattern") && bad.text.contains("missing )"), "{}", bad.text);
+    assert!(!call(&mut env, "search", "{}").ok);
+}
+
+#[test]
+fn search_with_only_a_glob_lists_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut none = NoApprover;
+    let mut env = env(dir.path(), &mut none);
+    search_fixture(dir.path());
+    assert_eq!(call(&mut env, "search", r#"{"glob":"*.rs"}"#).text, "src/lib/util.rs\nsrc/main.rs");
+    assert_eq!(call(&mut env, "search", r#"{"glob":"src/*.{rs,md}"}"#).text, "src/main.rs");
+    assert_eq!(call(&mut env, "search", r#"{"glob":"**/u?il.rs"}"#).text, "src/lib/util.rs");
+    // The original's spelling: target files, the glob in `pattern`.
+    assert_eq!(call(&mut env, "search", r#"{"pattern":"*.md","target":"files"}"#).text, "README.md");
+    // Everything: noise directories, symlinks and the secret are left out; binaries are listed.
+    assert_eq!(
+        call(&mut env, "search", r#"{"glob":"*"}"#).text,
+        "README.md\nblob.bin\nsrc/lib/util.rs\nsrc/main.rs"
+    );
+    // Naming a noise directory searches it.
+    let nm = call(&mut env, "search", r#"{"glob":"*.js","path":"node_modules"}"#);
+    assert_eq!(nm.text, "node_modules/pkg/index.js");
+}
+
+#[test]
+fn search_stays_in_the_workspace_and_never_shows_secrets_or_binaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut none = NoApprover;
+    let mut env = env(dir.path(), &mut none);
+    search_fixture(dir.path());
+    let outside = dir.path().display().to_string();
+    for path in ["..", "../", "src/../..", "up", outside.as_str(), "/etc"] {
+        let out = call(&mut env, "search", &format!(r#"{{"pattern":"helper","path":{path:?}}}"#));
+        assert!(!out.ok && out.text.contains("outside the workspace"), "{path}: {}", out.text);
+    }
+    let out = call(&mut env, "search", r#"{"pattern":"helper"}"#);
+    assert!(out.ok, "{}", out.text);
+    for hidden in [".env", "sk-helper", "blob.bin", "outside", "node_modules", ".git"] {
+        assert!(!out.text.contains(hidden), "{hidden} shown: {}", out.text);
+    }
+    assert!(out.text.contains("src/lib/util.rs:1: ") && out.text.contains("README.md:2: "), "{}", out.text);
+    let env_file = call(&mut env, "search", r#"{"pattern":"API","path":".env"}"#);
+    assert!(!env_file.ok && env_file.text.starts_with("refused:"), "{}", env_file.text);
+    assert_eq!(call(&mut env, "search", r#"{"glob":".env*"}"#).text, "(no matches)");
+}
+
+/// Live processes (not zombies left to init) whose process group is `pgid`, from
+/// /proc/PID/stat: state is field 3, the group field 5.
+fn group_members(pgid: u64) -> Vec<String> {
+    let stats = std::fs::read_dir("/proc").unwrap().flatten().map(|e| e.path().join("stat"));
+    stats
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter(|s| {
+            let fields: Vec<&str> = s.rsplit_once(") ").map_or(vec![], |(_, f)| f.split(' ').collect());
+            fields.len() > 2 && fields[0] != "Z" && fields[2] == pgid.to_string()
+        })
+        .collect()
+}
+
+fn pid_of(started: &Outcome) -> u64 {
+    let rest = started.text.strip_prefix("started pid ").unwrap_or_else(|| panic!("{}", started.text));
+    rest.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn terminal_background_jobs_run_report_and_die_with_their_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut none = NoApprover;
+    let mut env = env(dir.path(), &mut none);
+    let started = call(
+        &mut env,
+        "terminal",
+        r#"{"action":"background","command":"echo bg-says-hi; sleep 30 & sleep 30"}"#,
+    );
+    assert!(started.ok, "{}", started.text);
+    let pid = pid_of(&started);
+    let manage = |env: &mut ToolEnv<'_>, action: &str| {
+        call(env, "terminal", &format!(r#"{{"action":"{action}","pid":{pid}}}"#))
+    };
+    let status = manage(&mut env, "status");
+    assert!(status.ok && status.text.contains("running"), "{}", status.text);
+    let mut output = manage(&mut env, "output");
+    for _ in 0..250 {
+        if output.text.contains("bg-says-hi") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        output = manage(&mut env, "output");
+    }
+    assert!(output.ok && output.text.contains("bg-says-hi"), "{}", output.text);
+    assert!(group_members(pid).len() >= 2, "sh and its sleeps, in their own group");
+    let killed = manage(&mut env, "kill");
+    assert!(killed.ok && killed.text.contains("killed"), "{}", killed.text);
+    let status = manage(&mut env, "status");
+    assert!(status.ok && status.text.contains("exited"), "{}", status.text);
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "reaped, not a zombie");
+    assert!(
+        group_members(pid).is_empty(),
+        "the backgrounded sleep died with its group: {:?}",
+        group_members(pid)
+    );
+    let logs: Vec<_> = std::fs::read_dir(dir.path().join("background")).unwrap().collect();
+    assert_eq!(logs.len(), 1, "the log lives next to approval.log");
+
+    let finished = call(&mut env, "terminal", r#"{"action":"background","command":"exit 7"}"#);
+    let quick = pid_of(&finished);
+    let mut status = call(&mut env, "terminal", &format!(r#"{{"action":"status","pid":{quick}}}"#));
+    for _ in 0..250 {
+        if !status.text.contains("running") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        status = call(&mut env, "terminal", &format!(r#"{{"action":"status","pid":{quick}}}"#));
+    }
+    assert!(status.text.contains("exited") && status.text.contains('7'), "{}", status.text);
+}
+
+#[test]
+fn terminal_background_refuses_unknown_pids_and_dangerous_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut always = Fixed(Answer::Always, Vec::new());
+    let mut env = env(dir.path(), &mut always);
+    env.policy.allow.push("*".into());
+    let own = std::process::id();
+    for args in [
+        format!(r#"{{"action":"status","pid":{own}}}"#),
+        r#"{"action":"kill","pid":1}"#.to_owned(),
+        r#"{"action":"output","pid":999999}"#.to_owned(),
+    ] {
+        let out = call(&mut env, "terminal", &args);
+        assert!(!out.ok && out.text.contains("no background job"), "{args}: {}", out.text);
+    }
+    let no_pid = call(&mut env, "terminal", r#"{"action":"status"}"#);
+    assert!(!no_pid.ok && no_pid.text.contains("pid"), "{}", no_pid.text);
+    let marker = dir.path().join("ws/started");
+    let out =
+        call(&mut env, "terminal", r#"{"action":"background","command":"touch started; cat ~/.ssh/id_rsa"}"#);
+    assert!(!out.ok && out.text.contains("dangerous"), "{}", out.text);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!marker.exists(), "a refused command never starts");
+    assert!(!dir.path().join("background").exists());
+    drop(env);
+    assert!(always.1.is_empty(), "the approver is never even asked");
+}

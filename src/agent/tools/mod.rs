@@ -2,7 +2,9 @@
 //! call is dispatched. Each tool returns text for the model; failures are text too
 //! (`ok: false`), so a bad call costs a step, never the turn.
 
+mod background;
 pub mod files;
+pub mod search;
 pub mod terminal;
 pub mod web;
 
@@ -132,6 +134,7 @@ pub fn specs(deny: &[String]) -> Vec<ToolSpec> {
         files::write_spec(),
         files::edit_spec(),
         files::list_spec(),
+        search::spec(),
         web::spec(),
         memory_spec(),
     ];
@@ -154,6 +157,7 @@ pub fn run(name: &str, arguments: &str, env: &mut ToolEnv<'_>) -> Outcome {
         "write_file" => files::write(&args, env),
         "edit_file" => files::edit(&args, env),
         "list_dir" => files::list(&args, env),
+        "search" => search::run(&args, env),
         "web_fetch" => web::run(&args, env),
         "memory" => memory(&args, env),
         other => Outcome::fail(format!("there is no tool called {other}")),

@@ -1,12 +1,13 @@
 //! The `terminal` tool: a shell command, classified before it runs (safe runs, caution
 //! asks the approver, dangerous never runs), with a timeout, a minimal environment and
-//! one `logs/approval.log` line per non-safe decision.
+//! one `logs/approval.log` line per non-safe decision. `action: background` starts one
+//! detached, approved the same way ([`background`]).
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Answer, Outcome, ToolEnv, schema, text_arg};
+use super::{Answer, Outcome, ToolEnv, background, schema, text_arg};
 use crate::agent::approval::{Decision, Severity, Verdict, literal_pattern, log_line};
 use crate::agent::provider::ToolSpec;
 use crate::alp::wire::json::{Object, Value};
@@ -22,19 +23,27 @@ pub fn spec() -> ToolSpec {
     super::spec(
         "terminal",
         "Run a shell command (sh -c) in the workspace and return its output and exit code. \
-         Risky commands need the user's approval; destructive ones are always refused.",
+         Risky commands need the user's approval; destructive ones are always refused. \
+         action: run (default) waits up to `timeout`; background starts it detached and returns its pid \
+         (servers, long builds); status, output (the latest output) and kill take that `pid`.",
         schema(
             &[
-                ("command", "string", "the shell command"),
+                ("action", "string", "run, background, status, output or kill"),
+                ("command", "string", "the shell command (run, background)"),
                 ("cwd", "string", "working directory (default: the workspace)"),
-                ("timeout", "integer", "seconds before it is killed (default 120)"),
+                ("timeout", "integer", "seconds before it is killed (default 120; run only)"),
+                ("pid", "integer", "a background job's pid (status, output, kill)"),
             ],
-            &["command"],
+            &[],
         ),
     )
 }
 
 pub fn run(args: &Object, env: &mut ToolEnv<'_>) -> Outcome {
+    let action = args.get("action").and_then(Value::as_str).unwrap_or("run");
+    if action != "run" && action != "background" {
+        return background::manage(action, args.get("pid").and_then(Value::as_u64));
+    }
     let command = match text_arg(args, "command") {
         Ok(c) => c,
         Err(e) => return e,
@@ -47,6 +56,10 @@ pub fn run(args: &Object, env: &mut ToolEnv<'_>) -> Outcome {
         .and_then(Value::as_str)
         .map(|c| env.workspace.join(c))
         .unwrap_or(env.workspace.clone());
+    if action == "background" {
+        let logs = env.approval_log.parent().unwrap_or(&env.workspace);
+        return background::start(shell(command, &cwd), &logs.join("background"));
+    }
     let timeout = args
         .get("timeout")
         .and_then(Value::as_u64)
@@ -116,7 +129,8 @@ fn record(env: &ToolEnv<'_>, allowed: bool, verdict: &Verdict, why: &str, comman
     }
 }
 
-fn execute(command: &str, cwd: &std::path::Path, timeout: Duration) -> Outcome {
+/// `sh -c command` in `cwd` with only [`ENV_ALLOW`] passed on and no stdin.
+fn shell(command: &str, cwd: &std::path::Path) -> Command {
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(command).current_dir(cwd).env_clear().stdin(Stdio::null());
     for key in ENV_ALLOW {
@@ -124,6 +138,11 @@ fn execute(command: &str, cwd: &std::path::Path, timeout: Duration) -> Outcome {
             cmd.env(key, v);
         }
     }
+    cmd
+}
+
+fn execute(command: &str, cwd: &std::path::Path, timeout: Duration) -> Outcome {
+    let mut cmd = shell(command, cwd);
     let (mut reader, writer) = match std::io::pipe() {
         Ok(pair) => pair,
         Err(e) => return Outcome::fail(format!("cannot run the command: {e}")),
