@@ -28,8 +28,9 @@ fn env<'a>(dir: &Path, approver: &'a mut dyn Approver) -> ToolEnv<'a> {
         approver,
         approval_log: dir.join("approval.log"),
         result_chars: tools::RESULT_CHARS,
-        deny: Vec::new(),
+        gate: tools::Gate::default(),
         fetch_filter: Some(tools::web::is_public),
+        profile: None,
     }
 }
 
@@ -181,8 +182,8 @@ fn memory_tool_and_result_cap() {
     let big = call(&mut env, "terminal", r#"{"command":"seq 1 1000"}"#);
     assert!(big.text.contains("characters elided"), "{}", big.text);
     assert!(big.text.starts_with("1\n2\n") && big.text.trim_end().ends_with("1000"));
-    env.deny = vec!["terminal".into()];
-    assert!(tools::specs(&env.deny).iter().all(|s| s.name != "terminal"));
+    env.gate = tools::Gate::deny(vec!["terminal".into()]);
+    assert!(tools::specs(&env.gate, false).iter().all(|s| s.name != "terminal"));
     assert!(call(&mut env, "terminal", r#"{"command":"echo hi"}"#).text.contains("turned off"));
 }
 

@@ -117,8 +117,9 @@ fn tool_env<'a>(f: &Fixture, approver: &'a mut NoApprover) -> ToolEnv<'a> {
         approver,
         approval_log: f.dir.path().join("approval.log"),
         result_chars: tools::RESULT_CHARS,
-        deny: vec![],
+        gate: tools::Gate::default(),
         fetch_filter: Some(tools::web::is_public),
+        profile: None,
     }
 }
 
@@ -126,7 +127,7 @@ fn template() -> ChatRequest {
     ChatRequest {
         model: "script".into(),
         system: "be brief".into(),
-        tools: tools::specs(&[]),
+        tools: tools::specs(&tools::Gate::default(), false),
         stream: true,
         ..Default::default()
     }

@@ -4,6 +4,7 @@ pub mod approval;
 pub mod compact;
 pub mod ledger;
 pub mod memory;
+pub mod mentions;
 pub mod model;
 pub mod peer_turns;
 pub mod provider;

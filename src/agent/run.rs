@@ -110,6 +110,8 @@ pub struct Conversation {
     history: Vec<Message>,
     session: Session,
     save: bool,
+    /// An asking peer's `tools.allow`.
+    tool_allow: Option<Vec<String>>,
 }
 
 impl Conversation {
@@ -149,6 +151,7 @@ impl Conversation {
             history: Vec::new(),
             session: new_session(&name),
             save: true,
+            tool_allow: None,
         }
     }
 
@@ -181,6 +184,21 @@ impl Conversation {
     /// `tools.deny`.
     pub fn denied_tools(&self) -> Vec<String> {
         string_list(&self.config, &["tools", "deny"])
+    }
+
+    /// Files the session under `id` (the id an ALP caller was given).
+    pub fn set_session_id(&mut self, id: &str) {
+        self.session.id = id.to_owned();
+    }
+
+    /// Only these tools for the following turns (an asking peer's `tools.allow`).
+    pub fn restrict_tools(&mut self, allow: Option<Vec<String>>) {
+        self.tool_allow = allow;
+    }
+
+    /// Earlier exchanges the model should see before the next prompt.
+    pub fn prime(&mut self, history: Vec<Message>) {
+        self.history.splice(0..0, history);
     }
 
     /// Keeps sessions off disk (`chat --once --no-save`).
@@ -220,7 +238,8 @@ impl Conversation {
         let model = self.model.as_deref().ok_or_else(|| RunError::NoModel(self.home.name().to_string()))?;
         let memory = MemoryStore::new(&self.home.dir().join("memories"));
         let workspace = workspace(&self.config);
-        let deny = self.denied_tools();
+        let gate = tools::Gate { deny: self.denied_tools(), allow: self.tool_allow.clone() };
+        let with_peers = has_peers(&self.home);
         let mut env = ToolEnv {
             workspace: workspace.clone(),
             memory: memory.clone(),
@@ -230,14 +249,15 @@ impl Conversation {
             result_chars: config_node(&self.config, &["tools", "budget", "per_result_chars"])
                 .and_then(Yaml::as_u64)
                 .map_or(tools::RESULT_CHARS, |n| n as usize),
-            deny: deny.clone(),
+            gate: gate.clone(),
             fetch_filter: (!allow_local_fetch(&self.config))
                 .then_some(tools::web::is_public as fn(std::net::IpAddr) -> bool),
+            profile: with_peers.then(|| self.home.clone()),
         };
         let request = ChatRequest {
             model: model.name().to_owned(),
             system: system_prompt(&self.home, &memory, &workspace),
-            tools: tools::specs(&deny),
+            tools: tools::specs(&gate, with_peers),
             stream: true,
             ..Default::default()
         };
@@ -316,6 +336,12 @@ fn workspace(config: &Config) -> PathBuf {
 /// `tools.web_fetch.allow_local: true`.
 fn allow_local_fetch(config: &Config) -> bool {
     config_node(config, &["tools", "web_fetch", "allow_local"]).and_then(Yaml::as_bool).unwrap_or(false)
+}
+
+/// Whether the profile has pinned peers the `peer` tool could ask.
+fn has_peers(home: &ProfileHome) -> bool {
+    let files = crate::alp::peers::PeerFiles::new(&home.dir().join("alp"));
+    files.load().is_ok_and(|peers| !peers.is_empty())
 }
 
 /// The YAML node at `path` in the config as read.

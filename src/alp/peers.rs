@@ -35,6 +35,8 @@ pub enum Error {
     UnknownId(String),
     #[error("invalid address {0:?}: expected host:port")]
     BadAddress(String),
+    #[error("{0}")]
+    BadToolPolicy(String),
     #[error(transparent)]
     Io(#[from] fsio::Error),
 }
@@ -70,7 +72,8 @@ pub struct Peer {
     pub allow: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Kept even when null: a present-but-empty `tools:` refuses turns (fail closed).
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub tools: Option<Value>,
     /// Keys written by other versions (e.g. `budget`), kept as they were.
     #[serde(flatten)]
@@ -97,11 +100,57 @@ impl Peer {
         method.starts_with("workgroup.") || self.allow.iter().any(|m| m == method)
     }
 
+    /// `tools.allow`: the only tools an inbound `link.ask` from this peer may run
+    /// (names, `*` patterns, `tool:action`). `Ok(None)` when there is no `tools` key;
+    /// an error when it is there but malformed — the turn is then refused, never run
+    /// unrestricted.
+    pub fn allowed_tools(&self) -> std::result::Result<Option<Vec<String>>, String> {
+        let Some(tools) = &self.tools else { return Ok(None) };
+        let who = format!("peer {:?}", self.id);
+        let Value::Mapping(map) = tools else {
+            return Err(format!("{who}: `tools` must be a mapping with an `allow` list"));
+        };
+        if let Some(other) = map.keys().find(|k| k.as_str() != Some("allow")) {
+            let key = other.as_str().unwrap_or("?");
+            return Err(format!("{who}: unknown key `{key}` under `tools` (only `allow` is supported)"));
+        }
+        let Some(Value::Sequence(items)) = map.get("allow") else {
+            return Err(format!("{who}: `tools.allow` must be a list of tool names"));
+        };
+        let mut names: Vec<String> = Vec::new();
+        for item in items {
+            let name = item.as_str().map(str::trim).unwrap_or_default();
+            if !valid_tool_entry(name) {
+                return Err(format!(
+                    "{who}: `tools.allow` entry {item:?} is not a tool name, `*` pattern or `tool:action`"
+                ));
+            }
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
+        Ok(Some(names))
+    }
+
     /// `rate_limit.per_minute` when it is a positive integer.
     pub fn per_minute(&self) -> Option<u32> {
         let n = self.rate_limit.as_ref()?.get("per_minute")?.as_u64()?;
         u32::try_from(n).ok().filter(|n| *n > 0)
     }
+}
+
+/// `[A-Za-z0-9_.*-]+(:[A-Za-z0-9_.-]+)?`
+fn valid_tool_entry(entry: &str) -> bool {
+    let (tool, action) = entry.split_once(':').map_or((entry, None), |(t, a)| (t, Some(a)));
+    let ok = |s: &str, star: bool| {
+        !s.is_empty()
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b) || (star && b == b'*'))
+    };
+    ok(tool, true) && action.is_none_or(|a| ok(a, false))
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
@@ -299,6 +348,30 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let files = PeerFiles::new(&dir.path().join("alp"));
         (dir, files)
+    }
+
+    #[test]
+    fn tools_allow_is_no_policy_when_absent_and_refused_when_malformed() {
+        let mut peer = Peer::new("pi", key(2), vec![]);
+        assert_eq!(peer.allowed_tools(), Ok(None));
+        let with = |yaml: &str| {
+            let mut p = peer.clone();
+            p.tools = Some(serde_norway::from_str(yaml).unwrap());
+            p.allowed_tools()
+        };
+        assert_eq!(
+            with("allow: [read_file, 'web_*', 'memory:read', read_file]"),
+            Ok(Some(vec!["read_file".into(), "web_*".into(), "memory:read".into()]))
+        );
+        assert_eq!(with("allow: []"), Ok(Some(vec![])));
+        for bad in ["allow: read_file", "deny: [terminal]", "allow: ['rm -rf']", "allow: ['a:b:c']", "[x]"] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
+        peer.tools = Some(Value::Null);
+        assert!(peer.allowed_tools().is_err());
+        let listed: Vec<Peer> =
+            serde_norway::from_str(&format!("- id: pi\n  pubkey: {}\n  tools:\n", key(2))).unwrap();
+        assert!(listed[0].allowed_tools().is_err(), "an empty `tools:` is not the same as none");
     }
 
     #[test]

@@ -45,6 +45,20 @@ enum PeersSub {
     Discard(DiscardCmd),
     BlobPut(BlobPutCmd),
     BlobGet(BlobGetCmd),
+    Tools(ToolsCmd),
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "tools")]
+/// limit the tools a peer's link.ask may run here (tools.allow)
+struct ToolsCmd {
+    /// the peer's local id
+    #[argh(positional)]
+    id: String,
+    /// tool names, `*` patterns or tool:action, comma-separated; "" allows no tool;
+    /// omit it to remove the limit
+    #[argh(option)]
+    allow: Option<String>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -176,6 +190,7 @@ pub fn run(cmd: PeersCmd, home: &ProfileHome) -> CliResult {
             println!("pinned {} ({}) · allow {}", peer.id, peer.pubkey.short(), allow_text(&peer));
             Ok(ExitCode::SUCCESS)
         }
+        PeersSub::Tools(c) => tools(&files, c),
         PeersSub::BlobPut(c) => blob_put(home, &files, &c.id, &c.file),
         PeersSub::BlobGet(c) => blob_get(home, &files, &c.id, &c.sha256, &c.output),
         PeersSub::Discard(c) => {
@@ -223,6 +238,36 @@ fn add(files: &PeerFiles, c: AddCmd) -> CliResult {
     println!("pinned {} ({}) · {place} · allow {}", peer.id, peer.pubkey.short(), allow_text(&peer));
     if peer.allow.is_empty() {
         eprintln!("note: {} may call nothing here; add --allow link.ping,link.ask to let it", peer.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sets or removes `tools.allow`, checked before it is written.
+fn tools(files: &PeerFiles, c: ToolsCmd) -> CliResult {
+    let value = c.allow.as_deref().map(|list| {
+        let entries: Vec<serde_norway::Value> = split_allow(list).into_iter().map(Into::into).collect();
+        let mut map = serde_norway::Mapping::new();
+        map.insert("allow".into(), serde_norway::Value::Sequence(entries));
+        serde_norway::Value::Mapping(map)
+    });
+    let mut updated = None;
+    files.update(|peers| {
+        let peer = peers
+            .iter_mut()
+            .find(|p| p.id == c.id)
+            .ok_or_else(|| crate::alp::peers::Error::UnknownId(c.id.clone()))?;
+        let mut candidate = peer.clone();
+        candidate.tools = value.clone();
+        candidate.allowed_tools().map_err(crate::alp::peers::Error::BadToolPolicy)?;
+        *peer = candidate;
+        updated = Some(peer.clone());
+        Ok(())
+    })?;
+    let peer = updated.ok_or("the peer list did not change")?;
+    match peer.allowed_tools() {
+        Ok(Some(list)) if list.is_empty() => println!("{}: its link.ask may run no tool", peer.id),
+        Ok(Some(list)) => println!("{}: its link.ask may run only {}", peer.id, list.join(", ")),
+        _ => println!("{}: no tool limit (the profile's own tools.deny still applies)", peer.id),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -153,8 +153,8 @@ fn memory(repl: &Repl) {
 }
 
 fn tools(repl: &Repl) {
-    let deny = repl.conversation.denied_tools();
-    for spec in crate::agent::tools::specs(&deny) {
+    let gate = crate::agent::tools::Gate::deny(repl.conversation.denied_tools());
+    for spec in crate::agent::tools::specs(&gate, true) {
         let first = spec.description.split(". ").next().unwrap_or_default();
         repl.render.out(&format!("{:<11} {first}", spec.name));
     }

@@ -14,7 +14,7 @@ mod walk;
 
 use std::fmt;
 
-pub use policy::{Decision, Policy, literal_pattern, log_line};
+pub use policy::{Decision, Policy, literal_pattern, log_line, wildcard};
 
 /// Why the file tools must not touch `path` (SSH private keys, the profile's secret
 /// keys, `.env` files, credential files), if they must not.

@@ -156,6 +156,11 @@ impl Pattern {
     }
 }
 
+/// `pattern` (`*` any run, `?` one character, `\*` `\?` literal) matches all of `text`.
+pub fn wildcard(pattern: &str, text: &str) -> bool {
+    Pattern::parse(pattern).matches(text)
+}
+
 /// Wildcard matching with a single backtrack point: linear in practice, never exponential.
 fn glob_matches(pattern: &[Token], text: &[char]) -> bool {
     let (mut p, mut t) = (0, 0);

@@ -4,6 +4,8 @@
 
 mod background;
 pub mod files;
+pub mod gate;
+pub mod peer;
 pub mod search;
 pub mod terminal;
 pub mod web;
@@ -14,6 +16,8 @@ use super::approval::{Policy, Verdict};
 use super::memory::{MemoryFile, MemoryStore};
 use super::provider::ToolSpec;
 use crate::alp::wire::json::{self, Object, Value};
+use crate::profile::ProfileHome;
+pub use gate::Gate;
 
 /// Default cap on one tool result, in characters (`tools.budget.per_result_chars`).
 pub const RESULT_CHARS: usize = 100_000;
@@ -75,11 +79,13 @@ pub struct ToolEnv<'a> {
     /// `logs/approval.log`.
     pub approval_log: PathBuf,
     pub result_chars: usize,
-    /// `tools.deny`: tools the model is not offered.
-    pub deny: Vec<String>,
+    /// `tools.deny`, and an asking peer's `tools.allow`.
+    pub gate: Gate,
     /// Addresses `web_fetch` may reach: public ones ([`web::is_public`]) unless
     /// `tools.web_fetch.allow_local` lifts it (`None`).
     pub fetch_filter: Option<fn(std::net::IpAddr) -> bool>,
+    /// The profile whose pinned peers the `peer` tool may ask; `None` offers no `peer`.
+    pub profile: Option<ProfileHome>,
 }
 
 impl ToolEnv<'_> {
@@ -89,7 +95,7 @@ impl ToolEnv<'_> {
             workspace: self.workspace.clone(),
             memory: self.memory.clone(),
             result_chars: self.result_chars,
-            deny: self.deny.clone(),
+            gate: self.gate.clone(),
             fetch_filter: self.fetch_filter,
         }
     }
@@ -100,7 +106,7 @@ pub struct Detached {
     workspace: PathBuf,
     memory: MemoryStore,
     result_chars: usize,
-    deny: Vec<String>,
+    gate: Gate,
     fetch_filter: Option<fn(std::net::IpAddr) -> bool>,
 }
 
@@ -114,8 +120,9 @@ impl Detached {
             approver: &mut approver,
             approval_log: PathBuf::new(),
             result_chars: self.result_chars,
-            deny: self.deny,
+            gate: self.gate,
             fetch_filter: self.fetch_filter,
+            profile: None,
         };
         run(name, arguments, &mut env)
     }
@@ -126,8 +133,8 @@ pub fn parallel_safe(name: &str) -> bool {
     matches!(name, "read_file" | "list_dir" | "search" | "web_fetch")
 }
 
-/// The tools offered to the model, minus `tools.deny`.
-pub fn specs(deny: &[String]) -> Vec<ToolSpec> {
+/// The tools the gate lets the model see; `peer` only with peers to ask.
+pub fn specs(gate: &Gate, with_peers: bool) -> Vec<ToolSpec> {
     let all = [
         terminal::spec(),
         files::read_spec(),
@@ -137,20 +144,29 @@ pub fn specs(deny: &[String]) -> Vec<ToolSpec> {
         search::spec(),
         web::spec(),
         memory_spec(),
+        peer::spec(),
     ];
-    all.into_iter().filter(|s| !deny.contains(&s.name)).collect()
+    all.into_iter().filter(|s| gate.offers(&s.name) && (with_peers || s.name != "peer")).collect()
 }
 
 /// Runs the tool `name` with the model's JSON `arguments`.
 pub fn run(name: &str, arguments: &str, env: &mut ToolEnv<'_>) -> Outcome {
-    if env.deny.iter().any(|d| d == name) {
-        return Outcome::fail(format!("the {name} tool is turned off here (tools.deny)"));
-    }
     let args = match json::parse(arguments.trim().as_bytes()) {
         Ok(Value::Object(args)) => args,
         Ok(_) | Err(_) if arguments.trim().is_empty() => Object::new(),
         _ => return Outcome::fail(format!("arguments for {name} are not a JSON object")),
     };
+    let default_action = if name == "terminal" {
+        "run"
+    } else if name == "memory" {
+        "read"
+    } else {
+        ""
+    };
+    let action = args.get("action").and_then(Value::as_str).unwrap_or(default_action);
+    if let Err(refusal) = env.gate.check(name, action) {
+        return Outcome::fail(refusal);
+    }
     let outcome = match name {
         "terminal" => terminal::run(&args, env),
         "read_file" => files::read(&args, env),
@@ -160,6 +176,7 @@ pub fn run(name: &str, arguments: &str, env: &mut ToolEnv<'_>) -> Outcome {
         "search" => search::run(&args, env),
         "web_fetch" => web::run(&args, env),
         "memory" => memory(&args, env),
+        "peer" => peer::run(&args, env),
         other => Outcome::fail(format!("there is no tool called {other}")),
     };
     cap(outcome, env.result_chars)
