@@ -211,3 +211,16 @@ fn readme_walkthrough_on_a_fresh_machine() {
     assert_eq!(doctor.code, 0, "{}", doctor.stdout);
     assert!(!doctor.stdout.lines().any(|l| l.starts_with("fail")), "{}", doctor.stdout);
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let sb = Sandbox::new();
+    sb.ok(&["peers", "key"]);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader); // like `| head` that has already exited
+    let out = sb.cmd(&["profile", "list"]).stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+}

@@ -67,6 +67,9 @@ pub fn main() -> ExitCode {
 }
 
 fn run(args: Alpi) -> CliResult {
+    if !matches!(args.command, Some(Command::Daemon(_))) {
+        quiet_broken_pipe();
+    }
     let selection = Selection::from_env(args.profile);
     let home = selection.resolve()?;
     match args.command {
@@ -76,6 +79,15 @@ fn run(args: Alpi) -> CliResult {
         Some(Command::Peers(cmd)) => peers::run(cmd, &home),
         Some(Command::Doctor(cmd)) => doctor::run(cmd, &home),
         Some(Command::Chat(cmd)) => chat::run(cmd, &home),
+    }
+}
+
+/// `alpi … | head` ends quietly, as other command-line tools do, instead of a panic on
+/// the next print. The daemon keeps SIGPIPE ignored: a peer hanging up must not kill it.
+fn quiet_broken_pipe() {
+    // SAFETY: restoring the default disposition of one signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
