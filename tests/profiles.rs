@@ -219,7 +219,8 @@ fn output_into_a_closed_pipe_ends_quietly() {
     sb.ok(&["peers", "key"]);
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader); // like `| head` that has already exited
-    let out = sb.cmd(&["profile", "list"]).stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap();
+    let out =
+        sb.cmd(&["profile", "list"]).stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{stderr}");
