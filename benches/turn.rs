@@ -31,27 +31,12 @@ fn main() {
     let mut times = Vec::new();
     for _ in 0..RUNS {
         let fake = fake_provider(vec![
-            Canned {
-                status: 200,
-                body: tool_step("c1", "write_file", r#"{"path":"a.txt","content":"hello"}"#),
-                cut_at: None,
-                hang: false,
-            },
-            Canned {
-                status: 200,
-                body: tool_step("c2", "terminal", r#"{"command":"wc -c a.txt"}"#),
-                cut_at: None,
-                hang: false,
-            },
-            Canned {
-                status: 200,
-                body: sse(&[
-                    r#"{"choices":[{"index":0,"delta":{"content":"a.txt has 5 bytes."}}]}"#,
-                    r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
-                ]),
-                cut_at: None,
-                hang: false,
-            },
+            Canned::ok(tool_step("c1", "write_file", r#"{"path":"a.txt","content":"hello"}"#)),
+            Canned::ok(tool_step("c2", "terminal", r#"{"command":"wc -c a.txt"}"#)),
+            Canned::ok(sse(&[
+                r#"{"choices":[{"index":0,"delta":{"content":"a.txt has 5 bytes."}}]}"#,
+                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}"#,
+            ])),
         ]);
         let home = tempfile::tempdir().unwrap();
         let root = home.path().join(".alpi");

@@ -18,7 +18,8 @@ fn healthy_profile_passes_every_check_with_one_line_each() {
     let sb = Sandbox::new();
     sb.ok(&["peers", "key"]);
     fs::write(sb.root().join("config.yaml"), "model: openai/gpt-4o-mini\n").unwrap();
-    let run = sb.ok(&["doctor"]);
+    fs::write(sb.root().join(".env"), "OPENAI_API_KEY=sk-test\n").unwrap();
+    let run = sb.ok(&["doctor", "--offline"]);
     for l in run.stdout.lines() {
         let verdict = l.split_whitespace().next().unwrap();
         assert_eq!(verdict, "ok", "{}", run.stdout);
@@ -33,6 +34,8 @@ fn healthy_profile_passes_every_check_with_one_line_each() {
         "config",
         "model",
         ".env",
+        "key",
+        "sessions",
     ] {
         line(&run.stdout, check);
     }

@@ -43,7 +43,12 @@ fn without_a_model_commands_work_and_a_message_gets_one_hint() {
     let run = sb.run_with_stdin(&["chat"], "/help\nhello there\n/nonsense\n/s\n/stat\n@nobody hi\n");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.contains("/model") && run.stdout.contains("@id text"), "{}", run.stdout);
-    assert_eq!(run.stderr.matches("no model configured").count(), 2, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("no model configured").count(),
+        3,
+        "at start and per message: {}",
+        run.stderr
+    );
     assert!(run.stderr.contains("alpi setup"), "{}", run.stderr);
     assert!(run.stderr.contains("unknown command /nonsense — /help lists them"), "{}", run.stderr);
     assert!(run.stderr.contains("/s could be /status /sessions"), "{}", run.stderr);

@@ -5,20 +5,58 @@ use std::process::ExitCode;
 use argh::FromArgs;
 
 use super::CliResult;
+use crate::agent::provider;
 use crate::profile::ProfileHome;
-use crate::profile::health::{Verdict, check_profile};
+use crate::profile::config::Config;
+use crate::profile::dotenv::DotEnv;
+use crate::profile::health::{Check, Verdict, check_profile};
 
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "doctor")]
-/// check the profile: directories and modes, keys, config, .env
-pub struct DoctorCmd {}
+/// check the profile: directories and modes, keys, config, .env, the model
+pub struct DoctorCmd {
+    /// skip the 1-token request that checks the model answers
+    #[argh(switch)]
+    offline: bool,
+}
 
-pub fn run(_cmd: DoctorCmd, home: &ProfileHome) -> CliResult {
-    let checks = check_profile(home);
+pub fn run(cmd: DoctorCmd, home: &ProfileHome) -> CliResult {
+    let mut checks = check_profile(home);
+    if let (true, Ok(config)) = (home.exists(), Config::load(&home.config_path())) {
+        let at = checks.iter().position(|c| c.name == "sessions").unwrap_or(checks.len());
+        checks.splice(at..at, model_checks(home, &config, cmd.offline));
+    }
     let name_w = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in &checks {
         println!("{:<4}  {:<name_w$}  {}", c.verdict, c.name, c.detail);
     }
     let failed = checks.iter().any(|c| c.verdict == Verdict::Fail);
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// The key the model needs, then (online) whether it answers a 1-token request.
+fn model_checks(home: &ProfileHome, config: &Config, offline: bool) -> Vec<Check> {
+    if config.model.is_empty() {
+        return Vec::new();
+    }
+    let env = DotEnv::load(&home.env_path()).unwrap_or_default();
+    let key = match provider::route(&config.model, config.providers.as_ref()) {
+        Ok(route) => match route.key_env {
+            None => Check::new(Verdict::Ok, "key", "none needed"),
+            Some(var) if env.get(&var).is_some() => Check::new(Verdict::Ok, "key", format!("{var} is set")),
+            Some(var) => {
+                let fix = format!("{var} is not set — `alpi setup key {var}` reads it from stdin");
+                return vec![Check::new(Verdict::Warn, "key", fix)];
+            }
+        },
+        Err(e) => return vec![Check::new(Verdict::Fail, "provider", e.to_string())],
+    };
+    if offline {
+        return vec![key];
+    }
+    let reach = match super::setup::probe(config, &env) {
+        Ok(()) => Check::new(Verdict::Ok, "model reachable", "answered a 1-token request"),
+        Err(e) => Check::new(Verdict::Fail, "model reachable", e),
+    };
+    vec![key, reach]
 }

@@ -6,6 +6,7 @@ mod daemon;
 mod doctor;
 mod peers;
 mod profile;
+mod setup;
 
 use std::process::ExitCode;
 
@@ -48,6 +49,7 @@ enum Command {
     Doctor(doctor::DoctorCmd),
     Daemon(daemon::DaemonCmd),
     Chat(chat::ChatCmd),
+    Setup(setup::SetupCmd),
 }
 
 /// Runs the command line of this process.
@@ -79,6 +81,7 @@ fn run(args: Alpi) -> CliResult {
         Some(Command::Peers(cmd)) => peers::run(cmd, &home),
         Some(Command::Doctor(cmd)) => doctor::run(cmd, &home),
         Some(Command::Chat(cmd)) => chat::run(cmd, &home),
+        Some(Command::Setup(cmd)) => setup::run(cmd, &home),
     }
 }
 

@@ -26,15 +26,7 @@ impl DotEnv {
     /// Same rules as the original: blank lines and `#` comments skipped, an optional
     /// `export ` prefix, values trimmed and stripped of one pair of matching quotes.
     pub fn parse(text: &str) -> Self {
-        let vars = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().trim_start_matches("export ").trim(), unquote(v.trim())))
-            .filter(|(k, _)| !k.is_empty())
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let vars = text.lines().filter_map(assignment).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
         Self { vars }
     }
 
@@ -47,6 +39,37 @@ impl DotEnv {
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.vars.keys().map(String::as_str)
     }
+}
+
+/// `key` and its unquoted value when `line` assigns one; `None` for comments and blanks.
+fn assignment(line: &str) -> Option<(&str, &str)> {
+    let line = line.trim();
+    let (k, v) = line.split_once('=').filter(|_| !line.starts_with('#'))?;
+    let k = k.trim().trim_start_matches("export ").trim();
+    (!k.is_empty()).then(|| (k, unquote(v.trim())))
+}
+
+/// Sets `key=value` in the file at `path` (made from [`TEMPLATE`] if absent): the first
+/// assignment of `key` is replaced and later ones dropped; every other line, comments
+/// included, is kept. Written atomically, mode 0600.
+pub fn set(path: &Path, key: &str, value: &str) -> fsio::Result<()> {
+    let old = fsio::read_optional(path)?.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let mut out = String::new();
+    let mut pending = true;
+    for line in old.as_deref().unwrap_or(TEMPLATE).lines() {
+        if assignment(line).is_some_and(|(k, _)| k == key) {
+            if std::mem::take(&mut pending) {
+                out += &format!("{key}={value}\n");
+            }
+        } else {
+            out += line;
+            out.push('\n');
+        }
+    }
+    if pending {
+        out += &format!("{key}={value}\n");
+    }
+    fsio::write_atomic(path, fsio::SECRET_FILE, out.as_bytes())
 }
 
 fn unquote(v: &str) -> &str {
@@ -71,6 +94,18 @@ mod tests {
         assert_eq!(env.vars.get("ALPI_TEST_B").map(String::as_str), Some("two words"));
         assert_eq!(env.vars.get("ALPI_TEST_C").map(String::as_str), Some("x=y"));
         assert_eq!(env.keys().count(), 3);
+    }
+
+    #[test]
+    fn set_replaces_the_first_drops_repeats_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".env");
+        set(&path, "A", "1").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{TEMPLATE}A=1\n"));
+        std::fs::write(&path, "# keep\nB=2\nexport A = old\nC=3\nA=older").unwrap();
+        set(&path, "A", "new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# keep\nB=2\nA=new\nC=3\n");
+        assert_eq!(fsio::mode_of(&path), Some(fsio::SECRET_FILE));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::config::Config;
-use super::{LAYOUT_DIRS, ProfileHome};
+use super::{LAYOUT_DIRS, ProfileHome, dir_size, format_bytes};
 use crate::alp::identity::{self, KeyFiles};
 use crate::fsio::{self, PRIVATE_DIR, PUBLIC_FILE, SECRET_FILE};
 
@@ -35,7 +35,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(verdict: Verdict, name: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(verdict: Verdict, name: &'static str, detail: impl Into<String>) -> Self {
         Self { verdict, name, detail: detail.into() }
     }
 }
@@ -64,7 +64,15 @@ pub fn check_profile(home: &ProfileHome) -> Vec<Check> {
     checks.extend(check_keys(&home.keys()));
     checks.extend(check_config(&home.config_path()));
     checks.push(check_dotenv(&home.env_path()));
+    checks.push(check_sessions(&home.dir().join("sessions")));
     checks
+}
+
+fn check_sessions(dir: &Path) -> Check {
+    let count = std::fs::read_dir(dir)
+        .map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "json")).count())
+        .unwrap_or(0);
+    Check::new(Verdict::Ok, "sessions", format!("{count} saved, {}", format_bytes(dir_size(dir, None))))
 }
 
 fn check_mode(name: &'static str, path: &Path, want: u32) -> Check {
@@ -149,7 +157,7 @@ fn check_config(path: &Path) -> Vec<Check> {
         Check::new(
             Verdict::Warn,
             "model",
-            format!("none set — add `model: openai/gpt-4o-mini` to {}", path.display()),
+            format!("none set — `alpi setup`, or add `model: openai/gpt-4o-mini` to {}", path.display()),
         )
     } else {
         Check::new(Verdict::Ok, "model", config.model)

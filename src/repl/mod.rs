@@ -92,14 +92,22 @@ pub fn run(home: &ProfileHome, resume: bool) -> Result<(), String> {
 
 impl Repl {
     fn greet(&self) {
-        if !self.interactive {
-            return;
+        let model = self.conversation.model_name();
+        if self.interactive {
+            let shown = if model.is_empty() { "no model yet" } else { model };
+            self.render.note(&format!("alpi · {} · {shown} · /help, Ctrl-D to quit", self.home.name()));
         }
-        let model = match self.conversation.model_name() {
-            "" => "no model yet".to_owned(),
-            m => m.to_owned(),
-        };
-        self.render.note(&format!("alpi · {} · {model} · /help, Ctrl-D to quit", self.home.name()));
+        if model.is_empty() {
+            self.render.error(&self.no_model_hint());
+        }
+    }
+
+    fn no_model_hint(&self) -> String {
+        format!(
+            "no model configured — run `alpi setup`, or add `model: openai/gpt-4o-mini` to {} and the key to {} (@peer and /commands work meanwhile)",
+            crate::profile::tilde(&self.home.config_path()),
+            crate::profile::tilde(&self.home.env_path()),
+        )
     }
 
     fn read_loop(&mut self) {
@@ -137,11 +145,7 @@ impl Repl {
 
     fn turn(&mut self, prompt: &str) {
         if self.conversation.model_name().is_empty() {
-            self.render.error(&format!(
-                "no model configured — run `alpi setup`, or add `model: openai/gpt-4o-mini` to {} (@peer and /commands work meanwhile)",
-                crate::profile::tilde(&self.home.config_path())
-            ));
-            return;
+            return self.render.error(&self.no_model_hint());
         }
         let mut tty_approver = LineApprover { render: &self.render };
         let mut none = NoApprover;

@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use alpi::alp::wire::json::{self, Value};
 
@@ -32,6 +33,9 @@ pub struct FakeProvider {
     pub requests: Arc<Mutex<Vec<Value>>>,
     /// The request line and headers of each request.
     pub heads: Arc<Mutex<Vec<String>>>,
+    /// Per request: when it had fully arrived, and when the response's first body
+    /// bytes were written (the server's own share of a round trip).
+    pub times: Arc<Mutex<Vec<(Instant, Instant)>>>,
 }
 
 pub fn sse(chunks: &[&str]) -> String {
@@ -54,6 +58,8 @@ pub fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
     let heads = Arc::new(Mutex::new(Vec::new()));
     let seen = requests.clone();
     let seen_heads = heads.clone();
+    let times = Arc::new(Mutex::new(Vec::new()));
+    let seen_times = times.clone();
     std::thread::spawn(move || {
         for (canned, stream) in responses.into_iter().zip(listener.incoming()) {
             let mut stream = stream.unwrap();
@@ -75,6 +81,7 @@ pub fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
             reader.read_exact(&mut body).unwrap();
             seen.lock().unwrap().push(json::parse(&body).unwrap());
             seen_heads.lock().unwrap().push(head);
+            let arrived = Instant::now();
             let kind = if canned.status == 200 { "text/event-stream" } else { "application/json" };
             let head = format!(
                 "HTTP/1.1 {} X\r\ncontent-type: {kind}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
@@ -83,6 +90,7 @@ pub fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
             stream.write_all(head.as_bytes()).unwrap();
             let bytes = canned.body.as_bytes();
             let end = canned.cut_at.unwrap_or(bytes.len());
+            seen_times.lock().unwrap().push((arrived, Instant::now()));
             for piece in bytes[..end].chunks(7) {
                 // Tiny chunks: the client must reassemble SSE lines across them.
                 let _ = stream.write_all(format!("{:x}\r\n", piece.len()).as_bytes());
@@ -96,5 +104,5 @@ pub fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
             }
         }
     });
-    FakeProvider { port, requests, heads }
+    FakeProvider { port, requests, heads, times }
 }
