@@ -13,4 +13,5 @@ pub mod logging;
 pub mod net;
 pub mod profile;
 pub mod repl;
+pub mod schedule;
 pub mod signals;

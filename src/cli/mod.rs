@@ -6,6 +6,7 @@ mod daemon;
 mod doctor;
 mod peers;
 mod profile;
+mod schedule;
 mod setup;
 
 use std::process::ExitCode;
@@ -50,6 +51,7 @@ enum Command {
     Daemon(daemon::DaemonCmd),
     Chat(chat::ChatCmd),
     Setup(setup::SetupCmd),
+    Schedule(schedule::ScheduleCmd),
 }
 
 /// Runs the command line of this process.
@@ -82,6 +84,7 @@ fn run(args: Alpi) -> CliResult {
         Some(Command::Doctor(cmd)) => doctor::run(cmd, &home),
         Some(Command::Chat(cmd)) => chat::run(cmd, &home),
         Some(Command::Setup(cmd)) => setup::run(cmd, &home),
+        Some(Command::Schedule(cmd)) => schedule::run(cmd, &home),
     }
 }
 

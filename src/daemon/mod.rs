@@ -27,9 +27,10 @@ use crate::alp::transport::{tcp, unix};
 use crate::clock::now_micros;
 use crate::fsio;
 use crate::profile::config::Config;
-use crate::profile::{self, ProfileHome, Root};
-use control::{Reply, Request, ServedProfile, Status};
+use crate::profile::{self, ProfileHome, ProfileName, Root};
+use crate::schedule;
 use crate::signals::{self, Signal};
+use control::{Reply, Request, ServedProfile, Status};
 
 /// New and removed profiles are noticed within this long.
 pub const RESCAN_EVERY: Duration = Duration::from_secs(2);
@@ -65,6 +66,8 @@ pub enum Error {
     Node { profile: String, source: dispatch::Error },
     #[error(transparent)]
     Profile(#[from] profile::Error),
+    #[error("cannot start the scheduler: {0}")]
+    Scheduler(std::io::Error),
     #[error("cannot take over signals: {0}")]
     Signals(std::io::Error),
     #[error(
@@ -114,6 +117,7 @@ pub fn run(root: &Root, scope: Scope, bind: Option<Bind>, ready: impl FnOnce(&St
         busy_logged: Mutex::new(Vec::new()),
         bind,
         tcp_limits: Arc::new(tcp::Limits::default()),
+        running_jobs: Arc::new(Mutex::new(Vec::new())),
     });
     for home in daemon.wanted() {
         daemon.serve(&home)?;
@@ -125,6 +129,12 @@ pub fn run(root: &Root, scope: Scope, bind: Option<Bind>, ready: impl FnOnce(&St
     let control_socket = control_path(root, &scope_name);
     let control = unix::bind(&control_socket)?;
 
+    let (stop_scheduler, stopped) = std::sync::mpsc::channel::<()>();
+    let scheduler = daemon.clone();
+    std::thread::Builder::new()
+        .name("scheduler".into())
+        .spawn(move || scheduler.schedule_forever(&stopped))
+        .map_err(Error::Scheduler)?;
     let result = smol::block_on(async {
         let _control = smol::spawn(serve_control(control, daemon.clone(), events_tx.clone()));
         let _rescan = matches!(scope, Scope::All).then(|| smol::spawn(rescan_forever(daemon.clone())));
@@ -139,6 +149,7 @@ pub fn run(root: &Root, scope: Scope, bind: Option<Bind>, ready: impl FnOnce(&St
         Ok(())
     });
     log::info!("daemon {scope_name} stopping");
+    drop(stop_scheduler);
     daemon.served().clear();
     let _ = std::fs::remove_file(&control_socket);
     let _ = std::fs::remove_file(&pid_file);
@@ -154,6 +165,8 @@ struct Daemon {
     busy_logged: Mutex<Vec<String>>,
     bind: Option<Bind>,
     tcp_limits: Arc<tcp::Limits>,
+    /// Profiles whose due jobs are being run now.
+    running_jobs: Arc<Mutex<Vec<String>>>,
 }
 
 /// A profile being served. Dropping it stops its listener and removes its socket.
@@ -271,6 +284,50 @@ impl Daemon {
                     }
                 }
             }
+        }
+    }
+
+    /// Every [`schedule::TICK`], until `stop` closes: each served profile's due jobs
+    /// run on a thread of their own, one profile's run at a time, so a long job in one
+    /// profile never holds up another.
+    fn schedule_forever(&self, stop: &std::sync::mpsc::Receiver<()>) {
+        loop {
+            let homes: Vec<ProfileHome> = {
+                let served = self.served();
+                served
+                    .keys()
+                    .filter_map(|name| ProfileName::parse(name).ok())
+                    .map(|n| self.root.home(&n))
+                    .collect()
+            };
+            for home in homes {
+                self.run_due_jobs(home);
+            }
+            match stop.recv_timeout(schedule::TICK) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                _ => return,
+            }
+        }
+    }
+
+    fn run_due_jobs(&self, home: ProfileHome) {
+        let name = home.name().to_string();
+        let running = self.running_jobs.clone();
+        {
+            let mut busy = running.lock().unwrap_or_else(PoisonError::into_inner);
+            if busy.contains(&name) {
+                return;
+            }
+            busy.push(name.clone());
+        }
+        let worker = std::thread::Builder::new().name(format!("jobs-{name}")).spawn(move || {
+            if let Err(e) = schedule::run::run_due(&home) {
+                log::warn!("{name}: scheduler: {e}");
+            }
+            running.lock().unwrap_or_else(PoisonError::into_inner).retain(|n| *n != name);
+        });
+        if let Err(e) = worker {
+            log::warn!("cannot start a job thread: {e}");
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod dotenv;
 pub mod health;
+pub mod outputs;
 
 use std::fmt;
 use std::fs;
