@@ -112,6 +112,8 @@ pub struct Conversation {
     save: bool,
     /// An asking peer's `tools.allow`.
     tool_allow: Option<Vec<String>>,
+    /// Where the session is saved: `sessions/`, or `gateway/sessions/` for gateway chats.
+    sessions_dir: PathBuf,
 }
 
 impl Conversation {
@@ -152,6 +154,7 @@ impl Conversation {
             session: new_session(&name),
             save: true,
             tool_allow: None,
+            sessions_dir: home.dir().join("sessions"),
         }
     }
 
@@ -184,6 +187,11 @@ impl Conversation {
     /// `tools.deny`.
     pub fn denied_tools(&self) -> Vec<String> {
         string_list(&self.config, &["tools", "deny"])
+    }
+
+    /// Saves sessions in `dir` instead of the profile's `sessions/`.
+    pub fn set_sessions_dir(&mut self, dir: PathBuf) {
+        self.sessions_dir = dir;
     }
 
     /// Files the session under `id` (the id an ALP caller was given).
@@ -304,7 +312,7 @@ impl Conversation {
             interrupted: result.interrupted,
         });
         if self.save
-            && let Err(e) = session.save(&self.home.dir().join("sessions"))
+            && let Err(e) = session.save(&self.sessions_dir)
         {
             log::warn!("could not save the session: {e}");
         }

@@ -7,6 +7,7 @@
 //! blocking pool, and everything else here is plain sequential code.
 
 pub mod control;
+pub mod gateway;
 pub mod service;
 
 use std::collections::BTreeMap;
@@ -178,6 +179,8 @@ struct Served {
     _lock: File,
     _listener: smol::Task<std::io::Result<()>>,
     _tcp_listener: Option<smol::Task<std::io::Result<()>>>,
+    /// Gateway threads, stopped when this is dropped.
+    _gateways: Vec<gateway::Running>,
 }
 
 impl Drop for Served {
@@ -228,7 +231,16 @@ impl Daemon {
             }
             None => (None, None),
         };
-        let served = Served { node, socket, tcp, _lock: lock, _listener: task, _tcp_listener: tcp_task };
+        let gateways = start_gateways(home);
+        let served = Served {
+            node,
+            socket,
+            tcp,
+            _lock: lock,
+            _listener: task,
+            _tcp_listener: tcp_task,
+            _gateways: gateways,
+        };
         self.served().insert(name, served);
         Ok(())
     }
@@ -349,6 +361,27 @@ impl Daemon {
                 .collect(),
         }
     }
+}
+
+/// The profile's configured gateways, each on a thread of its own.
+fn start_gateways(home: &ProfileHome) -> Vec<gateway::Running> {
+    let mut running = Vec::new();
+    match gateway::telegram::Telegram::from_env(home) {
+        Some(Ok(telegram)) => {
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = stop.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("telegram-{}", home.name()))
+                .spawn(move || telegram.run(flag));
+            match thread {
+                Ok(_) => running.push(gateway::Running::new(stop)),
+                Err(e) => log::warn!("{}: cannot start the telegram gateway: {e}", home.name()),
+            }
+        }
+        Some(Err(e)) => log::warn!("{}: telegram gateway not started: {e}", home.name()),
+        None => {}
+    }
+    running
 }
 
 /// Takes `<home>/alp/daemon.lock` and writes our pid in it, or says who holds it.
