@@ -109,6 +109,14 @@ fn fire_runs_an_agent_turn_and_records_it_everywhere() {
     assert_eq!(state.get(&id).and_then(|s| s.get("last_run_status")).and_then(Value::as_str), Some("ok"));
     let log = std::fs::read_to_string(sb.root().join("logs/agent.log")).unwrap();
     assert!(log.contains("surface=schedule"), "{log}");
+
+    let merged = sb.ok(&["logs", "-n", "20"]).stdout;
+    let turn = merged.find("surface=schedule").expect(&merged);
+    let run = merged.find(&format!("alpi.schedule job={id} outcome=ok")).expect(&merged);
+    assert!(turn < run, "merged by time: the turn's line comes before the run's record\n{merged}");
+    let only = sb.ok(&["logs", "--source", "schedule"]).stdout;
+    assert_eq!(only.lines().count(), 1, "{only}");
+    assert!(sb.run(&["logs", "--source", "mail"]).stderr.contains("use service, agent, approval, schedule"));
 }
 
 fn skill_script(sb: &Sandbox, name: &str, body: &str) {

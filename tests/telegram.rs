@@ -52,6 +52,8 @@ fn an_allowed_chat_is_answered_in_its_own_session_and_others_are_ignored() {
     let map = json::parse(&std::fs::read(sb.root().join("gateway/sessions/_map.json")).unwrap()).unwrap();
     assert!(map.get("42").and_then(Value::as_str).is_some());
     assert_eq!(fake.requests.lock().unwrap().len(), 2, "chat 7 never reached the model");
+    let status = sb.ok(&["daemon", "status"]).stdout;
+    assert!(status.contains("scheduler: 0 job(s) · telegram: healthy"), "{status}");
 }
 
 #[test]
@@ -107,4 +109,29 @@ fn repeated_failures_trip_the_breaker() {
     let polls = telegram.state.0.lock().unwrap().polls;
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_eq!(telegram.state.0.lock().unwrap().polls, polls, "a disabled gateway rests");
+}
+
+#[test]
+fn a_notify_jobs_result_is_pushed_to_the_owner() {
+    let fake = fake_provider(vec![Canned::ok(final_stream("Backup done."))]);
+    let telegram = FakeTelegram::start();
+    let sb = gateway_profile(&fake, &telegram, "42");
+    let _daemon = sb.daemon(&[]);
+    let added = sb.ok(&[
+        "schedule",
+        "add",
+        "--cron",
+        "0 3 * * *",
+        "--prompt",
+        "back up",
+        "--title",
+        "nightly",
+        "--notify",
+    ]);
+    let id = added.stdout.split_whitespace().nth(1).unwrap().to_owned();
+    sb.ok(&["schedule", "fire", &id]);
+    assert!(telegram.wait_for(|s| !s.sent.is_empty()), "nothing pushed");
+    assert_eq!(telegram.sent_texts(), [(42, "nightly\n\nBackup done.".to_owned())]);
+    let inbox = std::fs::read_to_string(sb.root().join("outputs/outputs.jsonl")).unwrap();
+    assert!(inbox.contains(r#""delivered_to":["telegram"]"#), "{inbox}");
 }

@@ -289,6 +289,9 @@ fn status(home: &ProfileHome) -> CliResult {
                     let tcp = p.tcp.as_ref().map(|a| format!("  tcp {a}")).unwrap_or_default();
                     let socket = tilde(std::path::Path::new(&p.socket));
                     println!("  {:<16} {}…  {socket}{tcp}", p.name, &p.identity[..8]);
+                    if let Ok(name) = crate::profile::ProfileName::parse(&p.name) {
+                        println!("  {:<16} {}", "", jobs_line(&home.root().home(&name)));
+                    }
                 }
             }
             Ok(_) => eprintln!("alpi: daemon {scope} gave an unexpected answer"),
@@ -303,6 +306,35 @@ fn status(home: &ProfileHome) -> CliResult {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `scheduler: 3 jobs, next 09:00 · telegram: healthy` — read from the profile's files.
+fn jobs_line(home: &ProfileHome) -> String {
+    use crate::schedule::{self, store::Store, zone};
+    let jobs = Store::new(home.dir()).read();
+    let now = now_micros() / 1_000_000;
+    let activity = schedule::run::last_activity(home);
+    let scheduler = match jobs {
+        Err(e) => format!("scheduler: {e}"),
+        Ok(jobs) => {
+            let next =
+                jobs.iter().filter_map(|j| schedule::next_run(j, now, &zone::SystemZone, activity)).min();
+            let when = next.map(|t| {
+                let f = zone::fields(zone::wall_at(&zone::SystemZone, t));
+                format!(", next {:04}-{:02}-{:02} {:02}:{:02}", f.year, f.month, f.day, f.hour, f.minute)
+            });
+            format!("scheduler: {} job(s){}", jobs.len(), when.unwrap_or_default())
+        }
+    };
+    let configured = crate::profile::dotenv::DotEnv::load(&home.env_path())
+        .is_ok_and(|env| env.get("TELEGRAM_BOT_TOKEN").is_some());
+    let telegram = if configured {
+        let breaker = crate::daemon::gateway::Breaker::new(home, "telegram");
+        format!("telegram: {}", breaker.state())
+    } else {
+        "telegram: off".into()
+    };
+    format!("{scheduler} · {telegram}")
 }
 
 fn uptime(secs: i64) -> String {

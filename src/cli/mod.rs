@@ -4,6 +4,7 @@
 mod chat;
 mod daemon;
 mod doctor;
+mod logs;
 mod peers;
 mod profile;
 mod schedule;
@@ -52,6 +53,7 @@ enum Command {
     Chat(chat::ChatCmd),
     Setup(setup::SetupCmd),
     Schedule(schedule::ScheduleCmd),
+    Logs(logs::LogsCmd),
 }
 
 /// Runs the command line of this process.
@@ -85,6 +87,7 @@ fn run(args: Alpi) -> CliResult {
         Some(Command::Chat(cmd)) => chat::run(cmd, &home),
         Some(Command::Setup(cmd)) => setup::run(cmd, &home),
         Some(Command::Schedule(cmd)) => schedule::run(cmd, &home),
+        Some(Command::Logs(cmd)) => logs::run(cmd, &home),
     }
 }
 

@@ -340,7 +340,8 @@ pub fn finish(home: &ProfileHome, store: &Store, job: &Object, outcome: &Outcome
         .with("title", title)
         .with("summary", tail(&body.replace('\n', " "), 120))
         .with("job_id", id)
-        .with("run_id", run_id);
+        .with("run_id", run_id)
+        .with("push", job.get("notify").and_then(Value::as_bool).unwrap_or(false));
     if let Err(e) = outputs::append_output(home.dir(), row) {
         log::warn!("{}: could not add job {id}'s result to the inbox: {e}", home.name());
     }

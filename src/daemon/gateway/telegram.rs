@@ -14,8 +14,8 @@ use crate::alp::wire::json::{self, Object, Value};
 use crate::clock::now_micros;
 use crate::fsio;
 use crate::net::http::{Client, HttpError, Request, Timeouts};
-use crate::profile::ProfileHome;
 use crate::profile::dotenv::DotEnv;
+use crate::profile::{ProfileHome, outputs};
 
 /// Telegram's limit on one message.
 pub const MESSAGE_LIMIT: usize = 4096;
@@ -121,6 +121,7 @@ impl Telegram {
                         self.save_offset(id + 1);
                     }
                     first_start = false;
+                    self.deliver();
                 }
                 Err(TelegramError::Conflict) => {
                     log::warn!("{name}: telegram: another poller holds this bot token; backing off 60 s");
@@ -204,6 +205,43 @@ impl Telegram {
             if let Err(e) = self.call("sendMessage", body, Duration::from_secs(30)) {
                 log::warn!("{name}: telegram: could not reply to chat {chat}: {e}");
                 return;
+            }
+        }
+    }
+
+    /// Pushes what the inbox holds for Telegram (scheduled results with `notify`, the
+    /// agent's `notify` and `send_message`): to the chat a row names, if allowed, else to
+    /// every allowed chat — the owner's.
+    fn deliver(&self) {
+        let name = self.home.name();
+        let rows = match outputs::take_undelivered(self.home.dir(), "telegram") {
+            Ok(rows) => rows,
+            Err(e) => return log::warn!("{name}: telegram: cannot read the inbox: {e}"),
+        };
+        for row in rows {
+            let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+            let message = match (text("title"), text("body")) {
+                (title, body) if title.is_empty() => body,
+                (title, body) => format!("{title}\n\n{body}"),
+            };
+            let named = row.get("to").and_then(|t| t.get("telegram")).and_then(Value::as_i64);
+            let chats = match named {
+                Some(chat) if self.allowed.contains(&chat) => vec![chat],
+                Some(chat) => {
+                    log::warn!(
+                        "{name}: telegram: not sending to chat {chat}: not in TELEGRAM_ALLOWED_CHAT_IDS"
+                    );
+                    continue;
+                }
+                None => self.allowed.clone(),
+            };
+            for chat in chats {
+                for piece in chunks(&message, MESSAGE_LIMIT) {
+                    let body = Object::new().with("chat_id", chat).with("text", piece);
+                    if let Err(e) = self.call("sendMessage", body, Duration::from_secs(30)) {
+                        log::warn!("{name}: telegram: could not push to chat {chat}: {e}");
+                    }
+                }
             }
         }
     }
