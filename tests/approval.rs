@@ -407,6 +407,11 @@ proptest! {
     #[test]
     fn a_dangerous_line_anywhere_makes_the_whole_command_dangerous(prefix in "[a-z ./-]{0,30}") {
         let v = classify(&format!("{prefix}\nrm -rf /"));
-        prop_assert_eq!((v.severity, v.part.as_str()), (Dangerous, "rm -rf /"));
+        prop_assert_eq!(v.severity, Dangerous);
+        // The verdict names the first dangerous part: ours, unless the random prefix
+        // (e.g. `mv / `) is dangerous on its own.
+        if classify(&prefix).severity != Dangerous {
+            prop_assert_eq!(v.part.as_str(), "rm -rf /");
+        }
     }
 }
