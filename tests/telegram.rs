@@ -109,6 +109,11 @@ fn repeated_failures_trip_the_breaker() {
     let polls = telegram.state.0.lock().unwrap().polls;
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert_eq!(telegram.state.0.lock().unwrap().polls, polls, "a disabled gateway rests");
+    let doctor = sb.run(&["doctor", "--offline"]).stdout;
+    assert!(
+        doctor.lines().any(|l| l.starts_with("warn") && l.contains("telegram") && l.contains("disabled")),
+        "{doctor}"
+    );
 }
 
 #[test]

@@ -25,6 +25,7 @@ pub fn run(cmd: DoctorCmd, home: &ProfileHome) -> CliResult {
     if let (true, Ok(config)) = (home.exists(), Config::load(&home.config_path())) {
         let at = checks.iter().position(|c| c.name == "sessions").unwrap_or(checks.len());
         checks.splice(at..at, model_checks(home, &config, cmd.offline));
+        checks.extend(gateway_checks(home));
     }
     let name_w = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in &checks {
@@ -59,4 +60,35 @@ fn model_checks(home: &ProfileHome, config: &Config, offline: bool) -> Vec<Check
         Err(e) => Check::new(Verdict::Fail, "model reachable", e),
     };
     vec![key, reach]
+}
+
+/// A configured gateway's breaker: warn while it is degraded or resting.
+fn gateway_checks(home: &ProfileHome) -> Vec<Check> {
+    let env = DotEnv::load(&home.env_path()).unwrap_or_default();
+    if env.get("TELEGRAM_BOT_TOKEN").is_none() {
+        return Vec::new();
+    }
+    let breaker = crate::daemon::gateway::Breaker::new(home, "telegram");
+    let now = crate::clock::now_micros() as f64 / 1e6;
+    let check = match (breaker.state().as_str(), breaker.rest(now)) {
+        ("healthy", _) => Check::new(Verdict::Ok, "telegram", "healthy"),
+        (_, Some(rest)) => Check::new(
+            Verdict::Warn,
+            "telegram",
+            format!(
+                "disabled after {} failures; retried in {} min — see `alpi logs`",
+                breaker.failures(),
+                rest.as_secs() / 60 + 1
+            ),
+        ),
+        (state, None) => {
+            Check::new(Verdict::Warn, "telegram", format!("{state}: {} recent failures", breaker.failures()))
+        }
+    };
+    let allowed = env.get("TELEGRAM_ALLOWED_CHAT_IDS").unwrap_or_default();
+    if allowed.trim().is_empty() {
+        let fix = "TELEGRAM_ALLOWED_CHAT_IDS is empty: every message is ignored — add your chat id";
+        return vec![check, Check::new(Verdict::Warn, "telegram chats", fix)];
+    }
+    vec![check]
 }
