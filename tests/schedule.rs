@@ -202,3 +202,53 @@ fn run_once_runs_what_is_due_for_a_system_cron() {
     assert!(sb.root().join("ticked").exists());
     assert!(sb.ok(&["schedule", "run-once"]).stdout.contains("0 job(s) ran"));
 }
+
+fn tool_call(id: &str, name: &str, args: &str) -> Canned {
+    let args = String::from_utf8(Value::from(args).wire()).unwrap();
+    Canned::ok(fake_openai::sse(&[
+        &format!(
+            r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"{id}","type":"function","function":{{"name":"{name}","arguments":{args}}}}}]}}}}]}}"#
+        ),
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+    ]))
+}
+
+#[test]
+fn the_agent_schedules_jobs_notifies_and_may_message_only_allowed_chats() {
+    let add =
+        r#"{"action":"add","kind":"cron","expression":"0 8 * * *","prompt":"weather","title":"weather"}"#;
+    let fake = fake_provider(vec![
+        tool_call("c1", "schedule", add),
+        tool_call("c2", "schedule", add),
+        tool_call("c3", "notify", r#"{"title":"heads up","body":"the disk is almost full"}"#),
+        tool_call("c4", "send_message", r#"{"chat_id":999,"text":"hello stranger"}"#),
+        Canned::ok(final_stream("Done.")),
+    ]);
+    let sb = Sandbox::new();
+    sb.configure_fake_model(fake.port, "");
+    std::fs::write(sb.root().join(".env"), "FAKE_KEY=test-key\nTELEGRAM_ALLOWED_CHAT_IDS=42\n").unwrap();
+    let run = sb.run(&["chat", "--once", "every morning tell me the weather"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let jobs = jobs(&sb);
+    assert_eq!(jobs.len(), 1, "the duplicate was refused");
+    assert_eq!(jobs[0].get("expression").and_then(Value::as_str), Some("0 8 * * *"));
+    let results: Vec<String> = fake.requests.lock().unwrap()[1..]
+        .iter()
+        .map(|r| {
+            let messages = r.get("messages").and_then(Value::as_array).unwrap();
+            messages
+                .last()
+                .and_then(|m| m.get("content"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert!(results[0].starts_with("added job "), "{results:?}");
+    assert!(results[1].contains("already scheduled as"), "{results:?}");
+    assert!(results[3].contains("not in TELEGRAM_ALLOWED_CHAT_IDS"), "{results:?}");
+    let inbox = rows(sb.root().join("outputs/outputs.jsonl"));
+    assert_eq!(inbox.len(), 1, "only the notify row: {inbox:?}");
+    assert_eq!(inbox[0].get("title").and_then(Value::as_str), Some("heads up"));
+    assert_eq!(inbox[0].get("push").and_then(Value::as_bool), Some(true));
+}

@@ -31,6 +31,7 @@ fn env<'a>(dir: &Path, approver: &'a mut dyn Approver) -> ToolEnv<'a> {
         gate: tools::Gate::default(),
         fetch_filter: Some(tools::web::is_public),
         profile: None,
+        mcp: None,
     }
 }
 

@@ -120,6 +120,7 @@ fn tool_env<'a>(f: &Fixture, approver: &'a mut NoApprover) -> ToolEnv<'a> {
         gate: tools::Gate::default(),
         fetch_filter: Some(tools::web::is_public),
         profile: None,
+        mcp: None,
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod approval;
 pub mod compact;
 pub mod ledger;
+pub mod mcp;
 pub mod memory;
 pub mod mentions;
 pub mod model;

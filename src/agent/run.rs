@@ -248,6 +248,10 @@ impl Conversation {
         let workspace = workspace(&self.config);
         let gate = tools::Gate { deny: self.denied_tools(), allow: self.tool_allow.clone() };
         let with_peers = has_peers(&self.home);
+        let toolbox = super::mcp::Toolbox::load(&self.home, &self.config);
+        toolbox.warn_failures();
+        let mut specs = tools::specs(&gate, with_peers);
+        specs.extend(tools::mcp::specs(&toolbox, &gate));
         let mut env = ToolEnv {
             workspace: workspace.clone(),
             memory: memory.clone(),
@@ -260,12 +264,13 @@ impl Conversation {
             gate: gate.clone(),
             fetch_filter: (!allow_local_fetch(&self.config))
                 .then_some(tools::web::is_public as fn(std::net::IpAddr) -> bool),
-            profile: with_peers.then(|| self.home.clone()),
+            profile: Some(self.home.clone()),
+            mcp: Some(toolbox),
         };
         let request = ChatRequest {
             model: model.name().to_owned(),
             system: system_prompt(&self.home, &memory, &workspace),
-            tools: tools::specs(&gate, with_peers),
+            tools: specs,
             stream: true,
             ..Default::default()
         };

@@ -139,14 +139,14 @@ impl Peer {
     }
 }
 
-/// `[A-Za-z0-9_.*-]+(:[A-Za-z0-9_.-]+)?`
+/// `[A-Za-z0-9_.*-]+(:[A-Za-z0-9_.-]+)?`, or `mcp:<server pattern>`.
 fn valid_tool_entry(entry: &str) -> bool {
     let (tool, action) = entry.split_once(':').map_or((entry, None), |(t, a)| (t, Some(a)));
     let ok = |s: &str, star: bool| {
         !s.is_empty()
             && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b) || (star && b == b'*'))
     };
-    ok(tool, true) && action.is_none_or(|a| ok(a, false))
+    ok(tool, true) && action.is_none_or(|a| ok(a, tool == "mcp"))
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Value>, D::Error> {
@@ -364,7 +364,18 @@ mod tests {
             Ok(Some(vec!["read_file".into(), "web_*".into(), "memory:read".into()]))
         );
         assert_eq!(with("allow: []"), Ok(Some(vec![])));
-        for bad in ["allow: read_file", "deny: [terminal]", "allow: ['rm -rf']", "allow: ['a:b:c']", "[x]"] {
+        assert_eq!(
+            with("allow: [files.read_text_file, 'mcp:notes', 'mcp:*']"),
+            Ok(Some(vec!["files.read_text_file".into(), "mcp:notes".into(), "mcp:*".into()]))
+        );
+        for bad in [
+            "allow: read_file",
+            "deny: [terminal]",
+            "allow: ['rm -rf']",
+            "allow: ['a:b:c']",
+            "allow: ['memory:*']",
+            "[x]",
+        ] {
             assert!(with(bad).is_err(), "{bad}");
         }
         peer.tools = Some(Value::Null);

@@ -89,6 +89,7 @@ fn once(home: &ProfileHome, text: &str, json: bool, no_save: bool) -> CliResult 
             eprintln!("{} {name} {seconds:.1}s", if ok { "✓" } else { "✗" });
         }
     });
+    crate::agent::mcp::stop_all();
     let answer = match outcome {
         Ok(answer) => answer,
         Err(RunError::NoModel(profile)) => {

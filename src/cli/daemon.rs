@@ -85,12 +85,22 @@ struct StatusCmd {}
 /// stop the daemon (the one serving every profile, or -p NAME's)
 struct StopCmd {}
 
+/// Starts the served profiles' MCP servers in the background, ready for the first ask.
+fn warm_up_mcp(home: &ProfileHome, served: &[control::ServedProfile]) {
+    for profile in served {
+        if let Ok(name) = crate::profile::ProfileName::parse(&profile.name) {
+            crate::agent::mcp::warm_up(&home.root().home(&name));
+        }
+    }
+}
+
 pub fn run(cmd: DaemonCmd, home: &ProfileHome, explicit_profile: bool) -> CliResult {
     let scope = if explicit_profile { Scope::One(home.clone()) } else { Scope::All };
     match cmd.command {
         DaemonSub::Run(RunCmd { bind }) => {
             let bind = bind.map(|address| daemon::Bind { profile: home.name().to_string(), address });
-            daemon::run(home.root(), scope, bind, |status| {
+            let served = daemon::run(home.root(), scope, bind, |status| {
+                warm_up_mcp(home, &status.profiles);
                 let names: Vec<&str> = status.profiles.iter().map(|p| p.name.as_str()).collect();
                 let tcp: String = status
                     .profiles
@@ -103,7 +113,9 @@ pub fn run(cmd: DaemonCmd, home: &ProfileHome, explicit_profile: bool) -> CliRes
                     names.join(", "),
                     status.pid
                 );
-            })?;
+            });
+            crate::agent::mcp::stop_all();
+            served?;
             Ok(ExitCode::SUCCESS)
         }
         DaemonSub::Status(StatusCmd {}) => status(home),

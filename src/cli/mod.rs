@@ -5,6 +5,7 @@ mod chat;
 mod daemon;
 mod doctor;
 mod logs;
+mod mcp;
 mod peers;
 mod profile;
 mod schedule;
@@ -52,6 +53,7 @@ enum Command {
     Daemon(daemon::DaemonCmd),
     Chat(chat::ChatCmd),
     Setup(setup::SetupCmd),
+    Mcp(mcp::McpCmd),
     Schedule(schedule::ScheduleCmd),
     Logs(logs::LogsCmd),
 }
@@ -86,6 +88,7 @@ fn run(args: Alpi) -> CliResult {
         Some(Command::Doctor(cmd)) => doctor::run(cmd, &home),
         Some(Command::Chat(cmd)) => chat::run(cmd, &home),
         Some(Command::Setup(cmd)) => setup::run(cmd, &home),
+        Some(Command::Mcp(cmd)) => mcp::run(cmd, &home),
         Some(Command::Schedule(cmd)) => schedule::run(cmd, &home),
         Some(Command::Logs(cmd)) => logs::run(cmd, &home),
     }

@@ -119,6 +119,7 @@ pub fn run(root: &Root, scope: Scope, bind: Option<Bind>, ready: impl FnOnce(&St
         bind,
         tcp_limits: Arc::new(tcp::Limits::default()),
         running_jobs: Arc::new(Mutex::new(Vec::new())),
+        schedule_watch: Arc::new(Mutex::new(BTreeMap::new())),
     });
     for home in daemon.wanted() {
         daemon.serve(&home)?;
@@ -138,7 +139,6 @@ pub fn run(root: &Root, scope: Scope, bind: Option<Bind>, ready: impl FnOnce(&St
         .map_err(Error::Scheduler)?;
     let result = smol::block_on(async {
         let _control = smol::spawn(serve_control(control, daemon.clone(), events_tx.clone()));
-        let _rescan = matches!(scope, Scope::All).then(|| smol::spawn(rescan_forever(daemon.clone())));
         log::info!("daemon {scope_name} serving {} (pid {})", daemon.names().join(", "), std::process::id());
         ready(&daemon.status());
         while let Ok(event) = events_rx.recv().await {
@@ -168,6 +168,8 @@ struct Daemon {
     tcp_limits: Arc<tcp::Limits>,
     /// Profiles whose due jobs are being run now.
     running_jobs: Arc<Mutex<Vec<String>>>,
+    /// Per profile: whether its job files need reading at the next tick.
+    schedule_watch: Arc<Mutex<BTreeMap<String, schedule::run::Watch>>>,
 }
 
 /// A profile being served. Dropping it stops its listener and removes its socket.
@@ -299,23 +301,28 @@ impl Daemon {
         }
     }
 
-    /// Every [`schedule::TICK`], until `stop` closes: each served profile's due jobs
-    /// run on a thread of their own, one profile's run at a time, so a long job in one
-    /// profile never holds up another.
+    /// The daemon's housekeeping, on one plain thread until `stop` closes: every
+    /// [`RESCAN_EVERY`] new and removed profiles (when serving them all), every
+    /// [`schedule::TICK`] each served profile's due jobs — on a thread of their own, one
+    /// run per profile at a time, so a long job in one profile never holds up another.
     fn schedule_forever(&self, stop: &std::sync::mpsc::Receiver<()>) {
+        let mut last_tick: Option<std::time::Instant> = None;
         loop {
-            let homes: Vec<ProfileHome> = {
-                let served = self.served();
-                served
-                    .keys()
-                    .filter_map(|name| ProfileName::parse(name).ok())
-                    .map(|n| self.root.home(&n))
-                    .collect()
-            };
-            for home in homes {
-                self.run_due_jobs(home);
+            if matches!(self.scope, Scope::All) {
+                self.rescan();
             }
-            match stop.recv_timeout(schedule::TICK) {
+            if last_tick.is_none_or(|t| t.elapsed() >= schedule::TICK) {
+                last_tick = Some(std::time::Instant::now());
+                let homes: Vec<ProfileHome> = {
+                    let served = self.served();
+                    let names = served.keys().filter_map(|name| ProfileName::parse(name).ok());
+                    names.map(|n| self.root.home(&n)).collect()
+                };
+                for home in homes {
+                    self.run_due_jobs(home);
+                }
+            }
+            match stop.recv_timeout(RESCAN_EVERY) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
                 _ => return,
             }
@@ -324,6 +331,16 @@ impl Daemon {
 
     fn run_due_jobs(&self, home: ProfileHome) {
         let name = home.name().to_string();
+        let now = now_micros() / 1_000_000;
+        let watches = self.schedule_watch.clone();
+        let quiet = watches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&name)
+            .is_some_and(|w| !w.may_be_due(&home, now));
+        if quiet {
+            return;
+        }
         let running = self.running_jobs.clone();
         {
             let mut busy = running.lock().unwrap_or_else(PoisonError::into_inner);
@@ -336,6 +353,9 @@ impl Daemon {
             if let Err(e) = schedule::run::run_due(&home) {
                 log::warn!("{name}: scheduler: {e}");
             }
+            let mut watch = schedule::run::Watch::default();
+            watch.refresh(&home, now_micros() / 1_000_000);
+            watches.lock().unwrap_or_else(PoisonError::into_inner).insert(name.clone(), watch);
             running.lock().unwrap_or_else(PoisonError::into_inner).retain(|n| *n != name);
         });
         if let Err(e) = worker {
@@ -379,6 +399,21 @@ fn start_gateways(home: &ProfileHome) -> Vec<gateway::Running> {
             }
         }
         Some(Err(e)) => log::warn!("{}: telegram gateway not started: {e}", home.name()),
+        None => {}
+    }
+    match gateway::email::Email::from_env(home) {
+        Some(Ok(email)) => {
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = stop.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("email-{}", home.name()))
+                .spawn(move || email.run(flag));
+            match thread {
+                Ok(_) => running.push(gateway::Running::new(stop)),
+                Err(e) => log::warn!("{}: cannot start the email gateway: {e}", home.name()),
+            }
+        }
+        Some(Err(e)) => log::warn!("{}: email gateway not started: {e}", home.name()),
         None => {}
     }
     running
@@ -433,14 +468,6 @@ fn bind_tcp(profile: &str, address: &str) -> Result<(SocketAddr, smol::net::TcpL
     let local = listener.local_addr().map_err(failed)?;
     let listener = smol::net::TcpListener::try_from(listener).map_err(failed)?;
     Ok((local, listener))
-}
-
-async fn rescan_forever(daemon: Arc<Daemon>) {
-    loop {
-        smol::Timer::after(RESCAN_EVERY).await;
-        let d = daemon.clone();
-        smol::unblock(move || d.rescan()).await;
-    }
 }
 
 async fn serve_control(listener: UnixListener, daemon: Arc<Daemon>, events: smol::channel::Sender<Signal>) {

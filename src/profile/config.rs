@@ -66,10 +66,12 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("budget", &["daily_usd"]),
     ("network", &["host"]),
     ("alp", &["tcp_port"]),
+    ("gateway", &["imap"]),
     ("providers", &["*"]),
     ("pricing", &["*"]),
     ("tools", &["deny", "terminal", "web_fetch", "max_steps_per_turn", "budget"]),
     ("fallback_models", &[]),
+    ("mcp", &["servers"]),
     (
         "runtime",
         &[

@@ -158,6 +158,23 @@ fn tools(repl: &Repl) {
         let first = spec.description.split(". ").next().unwrap_or_default();
         repl.render.out(&format!("{:<11} {first}", spec.name));
     }
+    mcp_tools(repl, &gate);
+}
+
+/// The MCP servers' tools, under their server; a server that failed says why.
+fn mcp_tools(repl: &Repl, gate: &crate::agent::tools::Gate) {
+    let toolbox = crate::agent::mcp::Toolbox::load(&repl.home, repl.conversation.config());
+    for report in toolbox.reports() {
+        let tools: Vec<_> = toolbox.tools().iter().filter(|t| t.server == report.name).collect();
+        match &report.outcome {
+            Ok(_) => repl.render.out(&format!("MCP server {} · {} tools", report.name, tools.len())),
+            Err(e) => repl.render.error(&format!("MCP server {}: {e}", report.name)),
+        }
+        for tool in tools.into_iter().filter(|t| gate.offers(&t.gate_name())) {
+            let first = tool.description.split(". ").next().unwrap_or_default();
+            repl.render.out(&format!("  {} ({}) {first}", tool.exposed, tool.gate_name()));
+        }
+    }
 }
 
 fn peers(repl: &Repl) {

@@ -38,6 +38,7 @@ impl Interrupts {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if last.is_some_and(|t| now.duration_since(t) < DOUBLE_INTERRUPT) {
             eprintln!();
+            crate::agent::mcp::stop_all();
             std::process::exit(130);
         }
         *last = Some(now);
@@ -87,6 +88,7 @@ pub fn run(home: &ProfileHome, resume: bool) -> Result<(), String> {
     }
     repl.greet();
     repl.read_loop();
+    crate::agent::mcp::stop_all();
     Ok(())
 }
 

@@ -47,6 +47,37 @@ pub fn run_due(home: &ProfileHome) -> Result<usize, StoreError> {
     Ok(due.len())
 }
 
+/// What the daemon remembers of a profile's schedule between ticks, so that an idle
+/// tick reads no job files at all: when the files last changed, and the earliest
+/// next run (sessions only move an inactivity job later, so this is never too late).
+#[derive(Debug, Default)]
+pub struct Watch {
+    stamp: Option<[Option<std::time::SystemTime>; 2]>,
+    next: Option<i64>,
+}
+
+impl Watch {
+    fn files_stamp(home: &ProfileHome) -> [Option<std::time::SystemTime>; 2] {
+        let store = Store::new(home.dir());
+        let modified = |p: std::path::PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        [modified(store.jobs_path()), modified(store.runs_path())]
+    }
+
+    /// Whether a job may be due: the files changed, or the earliest run has come.
+    pub fn may_be_due(&self, home: &ProfileHome, now: i64) -> bool {
+        self.stamp != Some(Self::files_stamp(home)) || self.next.is_some_and(|next| next <= now)
+    }
+
+    /// Remembers the files as they are now and when their earliest job runs.
+    pub fn refresh(&mut self, home: &ProfileHome, now: i64) {
+        let stamp = Self::files_stamp(home);
+        let jobs = Store::new(home.dir()).read().unwrap_or_default();
+        let activity = last_activity(home);
+        self.next = jobs.iter().filter_map(|j| super::next_run(j, now, &SystemZone, activity)).min();
+        self.stamp = Some(stamp);
+    }
+}
+
 /// `alpi schedule fire`: runs one job now, paused or not, and records it like any run.
 pub fn fire(home: &ProfileHome, id: &str) -> Result<Outcome, String> {
     let store = Store::new(home.dir());

@@ -35,7 +35,7 @@ impl Store {
         self.dir.join("jobs.json")
     }
 
-    fn runs_path(&self) -> PathBuf {
+    pub fn runs_path(&self) -> PathBuf {
         self.dir.join("runs.json")
     }
 

@@ -63,7 +63,7 @@ pub fn list_spec() -> ToolSpec {
 }
 
 /// The path a tool argument names, or why it may not be used.
-fn resolve(env: &ToolEnv<'_>, raw: &str) -> Result<PathBuf, Outcome> {
+pub(super) fn resolve(env: &ToolEnv<'_>, raw: &str) -> Result<PathBuf, Outcome> {
     let expanded = match raw.strip_prefix("~/") {
         Some(rest) => std::env::home_dir().unwrap_or_default().join(rest),
         None => PathBuf::from(raw),

@@ -5,7 +5,10 @@
 mod background;
 pub mod files;
 pub mod gate;
+pub mod inbox;
+pub mod mcp;
 pub mod peer;
+pub mod schedule;
 pub mod search;
 pub mod terminal;
 pub mod web;
@@ -84,8 +87,11 @@ pub struct ToolEnv<'a> {
     /// Addresses `web_fetch` may reach: public ones ([`web::is_public`]) unless
     /// `tools.web_fetch.allow_local` lifts it (`None`).
     pub fetch_filter: Option<fn(std::net::IpAddr) -> bool>,
-    /// The profile whose pinned peers the `peer` tool may ask; `None` offers no `peer`.
+    /// The profile the turn runs in: the `peer`, `schedule`, `notify` and
+    /// `send_message` tools work on it; `None` (a detached read-only call) has none.
     pub profile: Option<ProfileHome>,
+    /// The profile's MCP servers' tools; `None` offers none.
+    pub mcp: Option<crate::agent::mcp::Toolbox>,
 }
 
 impl ToolEnv<'_> {
@@ -123,6 +129,7 @@ impl Detached {
             gate: self.gate,
             fetch_filter: self.fetch_filter,
             profile: None,
+            mcp: None,
         };
         run(name, arguments, &mut env)
     }
@@ -145,6 +152,9 @@ pub fn specs(gate: &Gate, with_peers: bool) -> Vec<ToolSpec> {
         web::spec(),
         memory_spec(),
         peer::spec(),
+        schedule::spec(),
+        inbox::notify_spec(),
+        inbox::send_spec(),
     ];
     all.into_iter().filter(|s| gate.offers(&s.name) && (with_peers || s.name != "peer")).collect()
 }
@@ -156,6 +166,10 @@ pub fn run(name: &str, arguments: &str, env: &mut ToolEnv<'_>) -> Outcome {
         Ok(_) | Err(_) if arguments.trim().is_empty() => Object::new(),
         _ => return Outcome::fail(format!("arguments for {name} are not a JSON object")),
     };
+    if mcp::is_mcp(name) {
+        let outcome = mcp::run(name, args, env);
+        return cap(outcome, env.result_chars);
+    }
     let default_action = if name == "terminal" {
         "run"
     } else if name == "memory" {
@@ -177,6 +191,9 @@ pub fn run(name: &str, arguments: &str, env: &mut ToolEnv<'_>) -> Outcome {
         "web_fetch" => web::run(&args, env),
         "memory" => memory(&args, env),
         "peer" => peer::run(&args, env),
+        "schedule" => schedule::run(&args, env),
+        "notify" => inbox::notify(&args, env),
+        "send_message" => inbox::send_message(&args, env),
         other => Outcome::fail(format!("there is no tool called {other}")),
     };
     cap(outcome, env.result_chars)

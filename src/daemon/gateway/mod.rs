@@ -1,8 +1,9 @@
-//! Gateways: the owner reaches a profile's agent from Telegram (and, later, email) while
-//! the daemon runs. Each gateway is a thread per profile, configured in the profile's
+//! Gateways: the owner reaches a profile's agent from Telegram and by email while the
+//! daemon runs. Each gateway is a thread per profile, configured in the profile's
 //! `.env`, with a fail-closed allow list; a circuit breaker takes a failing one out
 //! for a while instead of hammering its server; each chat keeps a session of its own.
 
+pub mod email;
 pub mod telegram;
 
 use std::path::{Path, PathBuf};

@@ -3,11 +3,11 @@
 //! pure-Rust crypto, proxies from the environment. No redirects, no compression.
 
 mod body;
-mod conn;
+pub(in crate::net) mod conn;
 mod head;
 mod proxy;
-mod roots;
-mod tls;
+pub(in crate::net) mod roots;
+pub(in crate::net) mod tls;
 mod url;
 
 use std::io::{self, Read};
@@ -183,9 +183,7 @@ impl Client {
     /// (Termux), `/etc/ssl/certs/ca-certificates.crt`, `/etc/ssl/cert.pem`,
     /// `/etc/pki/tls/certs/ca-bundle.crt`, then the bundled roots (feature `bundled-roots`).
     pub fn new() -> Result<Self, HttpError> {
-        let roots = roots::load(&roots::candidates()).ok_or_else(|| {
-            HttpError::Tls("no CA certificates found — set SSL_CERT_FILE or install ca-certificates".into())
-        })?;
+        let roots = roots::system()?;
         log::debug!("HTTPS trusts {}", roots.source);
         Client::build(roots)
     }
@@ -203,7 +201,7 @@ impl Client {
     }
 
     fn build(roots: roots::Roots) -> Result<Self, HttpError> {
-        let tls = tls::config(roots.store)?;
+        let tls = tls::config(roots.store, &[b"http/1.1"])?;
         Ok(Client {
             tls,
             proxies: Proxies::from_env(),

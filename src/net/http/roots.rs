@@ -8,6 +8,8 @@ use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use super::HttpError;
+
 /// Trust anchors and where they came from (for `doctor`-style reports).
 pub(crate) struct Roots {
     pub store: RootCertStore,
@@ -39,6 +41,14 @@ pub(crate) fn load(paths: &[PathBuf]) -> Option<Roots> {
         (!store.is_empty()).then_some(Roots { store, source })
     });
     from_file.or_else(bundled)
+}
+
+/// The system's trust anchors ([`candidates`], then the bundled roots), or why there
+/// are none.
+pub(crate) fn system() -> Result<Roots, HttpError> {
+    load(&candidates()).ok_or_else(|| {
+        HttpError::Tls("no CA certificates found — set SSL_CERT_FILE or install ca-certificates".into())
+    })
 }
 
 /// Every certificate in a PEM bundle that parses as a trust anchor; others are skipped,

@@ -1,5 +1,6 @@
 //! The rustls client set-up: the pure-Rust RustCrypto provider (no C, no global
-//! default), ALPN `http/1.1`, and handshake failures turned into one-line advice.
+//! default), the ALPN protocols asked for, and handshake failures turned into one-line
+//! advice.
 
 use std::io;
 use std::sync::Arc;
@@ -11,13 +12,13 @@ use rustls::{CertificateError, ClientConfig, RootCertStore};
 
 use super::HttpError;
 
-pub(crate) fn config(roots: RootCertStore) -> Result<Arc<ClientConfig>, HttpError> {
+pub(crate) fn config(roots: RootCertStore, alpn: &[&[u8]]) -> Result<Arc<ClientConfig>, HttpError> {
     let mut config = ClientConfig::builder_with_provider(Arc::new(provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| HttpError::Tls(format!("TLS set-up failed: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
 

@@ -1,0 +1,117 @@
+//! The daemon at rest with work configured, for ci/bench (`name value unit` lines):
+//! three profiles, 1,000 scheduled jobs (none due) and the Telegram gateway long-polling
+//! a local Bot API stand-in that holds every poll for its full 30 s. Prints its
+//! resident memory and the CPU time it spends per idle hour, measured over a shorter
+//! window (ALPI_BENCH_IDLE_SECS, default 90) and scaled.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const JOBS: usize = 1_000;
+
+/// A Bot API stand-in: every getUpdates is answered with nothing after 30 s.
+fn idle_bot_api() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let _ = reader.read_exact(&mut vec![0; length]);
+                std::thread::sleep(Duration::from_secs(30));
+                let body = br#"{"ok":true,"result":[]}"#;
+                let head =
+                    format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                let mut stream = stream;
+                let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body));
+            });
+        }
+    });
+    port
+}
+
+/// utime + stime of `pid`, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf only reads a configuration value.
+    ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+fn jobs_json() -> String {
+    let jobs: Vec<String> = (0..JOBS)
+        .map(|i| {
+            format!(
+                r#"{{"id": "{i:08x}", "kind": "cron", "prompt": "job {i}", "notify": false, "expression": "{} {} * * *"}}"#,
+                i % 60,
+                i % 24
+            )
+        })
+        .collect();
+    format!("[{}]", jobs.join(",\n"))
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let window: u64 = std::env::var("ALPI_BENCH_IDLE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(90);
+    let bin = std::env::var("ALPI_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_alpi").into());
+    let label = std::env::var("ALPI_BENCH_LABEL").map(|l| format!(".{l}")).unwrap_or_default();
+    let home = tempfile::tempdir().unwrap();
+    let alpi = |args: &[&str]| {
+        let ok =
+            Command::new(&bin).args(args).env("HOME", home.path()).env_remove("ALPI_HOME").output().unwrap();
+        assert!(ok.status.success(), "{args:?}: {}", String::from_utf8_lossy(&ok.stderr));
+    };
+    alpi(&["peers", "key"]);
+    alpi(&["profile", "create", "work"]);
+    alpi(&["profile", "create", "family"]);
+    let root = home.path().join(".alpi");
+    std::fs::create_dir_all(root.join("schedule")).unwrap();
+    std::fs::write(root.join("schedule/jobs.json"), jobs_json()).unwrap();
+    let env = format!(
+        "TELEGRAM_BOT_TOKEN=1:bench\nTELEGRAM_ALLOWED_CHAT_IDS=42\nTELEGRAM_API_BASE=http://127.0.0.1:{}\n",
+        idle_bot_api()
+    );
+    std::fs::write(root.join(".env"), env).unwrap();
+
+    let mut daemon = Command::new(&bin)
+        .args(["daemon", "run"])
+        .env("HOME", home.path())
+        .env_remove("ALPI_HOME")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    assert!(ready.contains("serving"), "daemon did not start: {ready:?}");
+    // The first tick anchors every job; measure the rest state after it.
+    std::thread::sleep(Duration::from_secs(5));
+    let (cpu_before, rss) = (cpu_seconds(daemon.id()), common::vm_kib(daemon.id(), "VmRSS:"));
+    std::thread::sleep(Duration::from_secs(window));
+    let cpu = cpu_seconds(daemon.id()) - cpu_before;
+    let peak = common::vm_kib(daemon.id(), "VmHWM:");
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    println!("rss.daemon{label}.3_profiles_{JOBS}_jobs_telegram.idle {rss} KiB");
+    println!("rss.daemon{label}.3_profiles_{JOBS}_jobs_telegram.max {peak} KiB");
+    println!("cpu.daemon{label}.idle_hour {:.2} s", cpu * 3600.0 / window as f64);
+}
