@@ -1,6 +1,8 @@
 //! ALP.1 figures for ci/bench, as `name value unit` lines:
 //! - `link.ping` round trip over the real daemon's Unix socket, p50 and p99 of 2,000
 //!   sequential pings from an in-process client (sign, send, verify the reply);
+//! - the whole `alpi peers ping researcher` command, spawn to exit (median of 50): what
+//!   a user or a script waits for, start-up and reading the profile included;
 //! - the daemon's resident memory when idle, serving three profiles.
 
 #[path = "common/mod.rs"]
@@ -8,7 +10,7 @@ mod common;
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alpi::alp::client::{Client, Route};
 use alpi::alp::peers::{Peer, PeerFiles};
@@ -17,6 +19,7 @@ use alpi::profile::{ProfileName, Root};
 
 const BIN: &str = env!("CARGO_BIN_EXE_alpi");
 const PINGS: usize = 2000;
+const PROCESS_PINGS: usize = 50;
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -67,6 +70,26 @@ fn main() {
         })
         .collect();
     let peak_rss = common::vm_kib(daemon.id(), "VmHWM:");
+
+    // The CLI pings as the default profile, which pins researcher like a user would.
+    PeerFiles::new(&default.dir().join("alp"))
+        .add(Peer::new("researcher", target_keys.identity().clone(), vec![]))
+        .unwrap();
+    let mut processes: Vec<Duration> = (0..PROCESS_PINGS)
+        .map(|_| {
+            let started = Instant::now();
+            let out = Command::new(BIN)
+                .args(["peers", "ping", "researcher"])
+                .env("HOME", dir.path())
+                .env_remove("ALPI_HOME")
+                .env_remove("ALPI_PROFILE")
+                .output()
+                .unwrap();
+            let took = started.elapsed();
+            assert!(out.status.success(), "peers ping: {}", String::from_utf8_lossy(&out.stderr));
+            took
+        })
+        .collect();
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 
@@ -74,6 +97,8 @@ fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("alp1.ping.p50 {:.3} ms", ms(times[PINGS / 2]));
     println!("alp1.ping.p99 {:.3} ms", ms(times[PINGS * 99 / 100]));
+    processes.sort();
+    println!("alp1.peers_ping.process.median {:.3} ms", ms(processes[PROCESS_PINGS / 2]));
     println!("rss.daemon.idle_3_profiles {idle_rss} KiB");
     println!("rss.daemon.peak_after_{PINGS}_pings {peak_rss} KiB");
 }
