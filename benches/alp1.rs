@@ -4,6 +4,9 @@
 //! - the whole `alpi peers ping researcher` command, spawn to exit (median of 50): what
 //!   a user or a script waits for, start-up and reading the profile included;
 //! - the daemon's resident memory when idle, serving three profiles.
+//!
+//! `ALPI_BENCH_BIN` runs another binary as the daemon and the CLI (e.g. the static musl
+//! one, which is what phones run); `ALPI_BENCH_LABEL` is then added to the row names.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -17,7 +20,6 @@ use alpi::alp::peers::{Peer, PeerFiles};
 use alpi::alp::wire::json::Object;
 use alpi::profile::{ProfileName, Root};
 
-const BIN: &str = env!("CARGO_BIN_EXE_alpi");
 const PINGS: usize = 2000;
 const PROCESS_PINGS: usize = 50;
 
@@ -25,6 +27,8 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    let bin = std::env::var("ALPI_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_alpi").into());
+    let label = std::env::var("ALPI_BENCH_LABEL").map(|l| format!(".{l}")).unwrap_or_default();
     let dir = tempfile::tempdir().unwrap();
     let root = Root::new(dir.path().join(".alpi"));
     let default = root.home(&ProfileName::default_profile());
@@ -40,7 +44,7 @@ fn main() {
         homes.push((home, keys));
     }
 
-    let mut daemon = Command::new(BIN)
+    let mut daemon = Command::new(&bin)
         .args(["daemon", "run"])
         .env("HOME", dir.path())
         .env_remove("ALPI_HOME")
@@ -78,7 +82,7 @@ fn main() {
     let mut processes: Vec<Duration> = (0..PROCESS_PINGS)
         .map(|_| {
             let started = Instant::now();
-            let out = Command::new(BIN)
+            let out = Command::new(&bin)
                 .args(["peers", "ping", "researcher"])
                 .env("HOME", dir.path())
                 .env_remove("ALPI_HOME")
@@ -95,10 +99,10 @@ fn main() {
 
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("alp1.ping.p50 {:.3} ms", ms(times[PINGS / 2]));
-    println!("alp1.ping.p99 {:.3} ms", ms(times[PINGS * 99 / 100]));
+    println!("alp1{label}.ping.p50 {:.3} ms", ms(times[PINGS / 2]));
+    println!("alp1{label}.ping.p99 {:.3} ms", ms(times[PINGS * 99 / 100]));
     processes.sort();
-    println!("alp1.peers_ping.process.median {:.3} ms", ms(processes[PROCESS_PINGS / 2]));
-    println!("rss.daemon.idle_3_profiles {idle_rss} KiB");
-    println!("rss.daemon.peak_after_{PINGS}_pings {peak_rss} KiB");
+    println!("alp1{label}.peers_ping.process.median {:.3} ms", ms(processes[PROCESS_PINGS / 2]));
+    println!("rss.daemon{label}.idle_3_profiles {idle_rss} KiB");
+    println!("rss.daemon{label}.peak_after_{PINGS}_pings {peak_rss} KiB");
 }

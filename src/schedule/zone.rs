@@ -19,7 +19,10 @@ impl Zone for SystemZone {
         // SAFETY: localtime_r only writes the struct we pass; both pointers are valid.
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };
         let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
-        if ok { tm.tm_gmtoff } else { 0 }
+        // `c_long`: 32 bits on i686 and armv7, 64 elsewhere.
+        #[allow(clippy::unnecessary_cast)]
+        let offset = tm.tm_gmtoff as i64;
+        if ok { offset } else { 0 }
     }
 }
 
