@@ -144,11 +144,6 @@ impl Approver for TtyApprover {
         if self.input.read_line(&mut line).is_err() {
             return Answer::Deny;
         }
-        match line.trim().to_ascii_lowercase().as_str() {
-            "o" | "once" | "y" | "yes" => Answer::Once,
-            "s" | "session" => Answer::Session,
-            "a" | "always" => Answer::Always,
-            _ => Answer::Deny,
-        }
+        Answer::parse(&line)
     }
 }

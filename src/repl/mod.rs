@@ -287,11 +287,6 @@ impl Approver for LineApprover<'_> {
         if io::stdin().read_line(&mut line).is_err() {
             return Answer::Deny;
         }
-        match line.trim().to_ascii_lowercase().as_str() {
-            "o" | "once" | "y" | "yes" => Answer::Once,
-            "s" | "session" => Answer::Session,
-            "a" | "always" => Answer::Always,
-            _ => Answer::Deny,
-        }
+        Answer::parse(&line)
     }
 }

@@ -51,6 +51,19 @@ pub enum Answer {
     Deny,
 }
 
+impl Answer {
+    /// A typed reply to the approval question: o/once/y/yes, s/session, a/always;
+    /// anything else denies.
+    pub fn parse(reply: &str) -> Answer {
+        match reply.trim().to_ascii_lowercase().as_str() {
+            "o" | "once" | "y" | "yes" => Answer::Once,
+            "s" | "session" => Answer::Session,
+            "a" | "always" => Answer::Always,
+            _ => Answer::Deny,
+        }
+    }
+}
+
 /// Who answers caution-level commands. Daemon turns and `--once` without a terminal
 /// have none: [`NoApprover`].
 pub trait Approver {
