@@ -243,10 +243,12 @@ fn valid_var(name: &str) -> Result<&str, CliError> {
 /// Empty when nothing was given.
 fn read_secret(name: &str) -> Result<String, CliError> {
     let tty = io::stdin().is_terminal();
+    // Echo goes off before the prompt shows, so a key typed (or pasted) the moment the
+    // prompt appears is never echoed.
+    let _echo = tty.then(EchoOff::new);
     if tty {
         eprint!("{name} (typing is hidden; Enter skips): ");
     }
-    let _echo = tty.then(EchoOff::new);
     let mut line = String::new();
     io::stdin().lock().read_line(&mut line)?;
     let secret = line.trim();
@@ -268,8 +270,9 @@ impl EchoOff {
         }
         let mut quiet = saved;
         quiet.c_lflag = (quiet.c_lflag & !libc::ECHO) | libc::ECHONL;
+        // TCSANOW, not TCSAFLUSH: flushing would throw away a key pasted ahead of the prompt.
         // SAFETY: fd 0 is a terminal (tcgetattr succeeded); `quiet` is a valid termios.
-        unsafe { libc::tcsetattr(0, libc::TCSAFLUSH, &quiet) };
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &quiet) };
         Self(Some(saved))
     }
 }
@@ -278,7 +281,7 @@ impl Drop for EchoOff {
     fn drop(&mut self) {
         if let Some(saved) = &self.0 {
             // SAFETY: restores the settings read in `new`.
-            unsafe { libc::tcsetattr(0, libc::TCSAFLUSH, saved) };
+            unsafe { libc::tcsetattr(0, libc::TCSANOW, saved) };
         }
     }
 }
