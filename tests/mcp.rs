@@ -207,15 +207,6 @@ fn stopping_a_profile_ends_its_servers() {
     assert!(profile.log("well").contains(" stopped"), "{}", profile.log("well"));
 }
 
-fn tool_call(name: &str, args: &str) -> Canned {
-    let args = String::from_utf8(Value::from(args).wire()).unwrap();
-    Canned::ok(sse(&[
-        &format!(
-            r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"c1","type":"function","function":{{"name":"{name}","arguments":{args}}}}}]}}}}]}}"#
-        ),
-        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
-    ]))
-}
 
 fn tool_names(fake: &FakeProvider, n: usize) -> Vec<String> {
     let requests = fake.requests.lock().unwrap();
@@ -298,11 +289,11 @@ fn an_agent_turn_calls_an_mcp_tool_and_uses_its_result() {
     // The model names the file the way the filesystem server wants it: absolute.
     let path = Value::from(notes.join("today.md").to_str().unwrap()).wire();
     let fake = fake_provider(vec![
-        tool_call(
+        Canned::tool_call(
             "mcp__files__read_text_file",
             &format!(r#"{{"path":{}}}"#, String::from_utf8(path).unwrap()),
         ),
-        tool_call("mcp__every__get-env", "{}"),
+        Canned::tool_call("mcp__every__get-env", "{}"),
         Canned::ok(final_stream("The note says hello.")),
     ]);
     sb.configure_fake_model(fake.port, &format!("{servers}tools:\n  deny: [every.echo]\n"));
@@ -332,9 +323,9 @@ fn an_agent_turn_calls_an_mcp_tool_and_uses_its_result() {
 #[test]
 fn the_chat_keeps_one_server_for_the_session_and_tools_lists_it() {
     let fake = fake_provider(vec![
-        tool_call("mcp__well__echo", r#"{"text":"one"}"#),
+        Canned::tool_call("mcp__well__echo", r#"{"text":"one"}"#),
         Canned::ok(final_stream("first done")),
-        tool_call("mcp__well__echo", r#"{"text":"two"}"#),
+        Canned::tool_call("mcp__well__echo", r#"{"text":"two"}"#),
         Canned::ok(final_stream("second done")),
     ]);
     let sb = Sandbox::new();
@@ -357,9 +348,9 @@ fn the_chat_keeps_one_server_for_the_session_and_tools_lists_it() {
 #[test]
 fn the_daemon_starts_servers_up_front_keeps_them_across_asks_and_stops_them() {
     let fake = fake_provider(vec![
-        tool_call("mcp__well__echo", r#"{"text":"one"}"#),
+        Canned::tool_call("mcp__well__echo", r#"{"text":"one"}"#),
         Canned::ok(final_stream("first done")),
-        tool_call("mcp__well__echo", r#"{"text":"two"}"#),
+        Canned::tool_call("mcp__well__echo", r#"{"text":"two"}"#),
         Canned::ok(final_stream("second done")),
     ]);
     let sb = Sandbox::new();

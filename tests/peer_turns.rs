@@ -10,16 +10,6 @@ use alpi::alp::wire::json::{self, Value};
 use common::Sandbox;
 use fake_openai::{Canned, FakeProvider, fake_provider, final_stream, sse};
 
-fn tool_call(name: &str, args: &str) -> Canned {
-    let args = Value::from(args).wire();
-    let args = String::from_utf8(args).unwrap();
-    Canned::ok(sse(&[
-        &format!(
-            r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"c1","type":"function","function":{{"name":"{name}","arguments":{args}}}}}]}}}}]}}"#
-        ),
-        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
-    ]))
-}
 
 /// `home` (default profile, served by the daemon) and `phone`, each pinning the other;
 /// both use the fake model.
@@ -57,7 +47,7 @@ fn tool_names(fake: &FakeProvider, n: usize) -> Vec<String> {
 #[test]
 fn the_peer_tool_asks_another_profile_and_its_thread_remembers() {
     let fake = fake_provider(vec![
-        tool_call("peer", r#"{"peer_id":"home","prompt":"what is the disk usage?"}"#),
+        Canned::tool_call("peer", r#"{"peer_id":"home","prompt":"what is the disk usage?"}"#),
         Canned::ok(final_stream("42% used")),
         Canned::ok(final_stream("Home says 42% used.")),
         Canned::ok(final_stream("still 42%")),
@@ -87,7 +77,7 @@ fn the_peer_tool_asks_another_profile_and_its_thread_remembers() {
 #[test]
 fn a_peers_tools_allow_limits_what_its_ask_may_run() {
     let fake = fake_provider(vec![
-        tool_call("terminal", r#"{"command":"echo hi"}"#),
+        Canned::tool_call("terminal", r#"{"command":"echo hi"}"#),
         Canned::ok(final_stream("could not run it")),
     ]);
     let sb = two_agents(&fake, "tools: {allow: [read_file, 'memory:read']}");

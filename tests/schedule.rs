@@ -203,25 +203,16 @@ fn run_once_runs_what_is_due_for_a_system_cron() {
     assert!(sb.ok(&["schedule", "run-once"]).stdout.contains("0 job(s) ran"));
 }
 
-fn tool_call(id: &str, name: &str, args: &str) -> Canned {
-    let args = String::from_utf8(Value::from(args).wire()).unwrap();
-    Canned::ok(fake_openai::sse(&[
-        &format!(
-            r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"{id}","type":"function","function":{{"name":"{name}","arguments":{args}}}}}]}}}}]}}"#
-        ),
-        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
-    ]))
-}
 
 #[test]
 fn the_agent_schedules_jobs_notifies_and_may_message_only_allowed_chats() {
     let add =
         r#"{"action":"add","kind":"cron","expression":"0 8 * * *","prompt":"weather","title":"weather"}"#;
     let fake = fake_provider(vec![
-        tool_call("c1", "schedule", add),
-        tool_call("c2", "schedule", add),
-        tool_call("c3", "notify", r#"{"title":"heads up","body":"the disk is almost full"}"#),
-        tool_call("c4", "send_message", r#"{"chat_id":999,"text":"hello stranger"}"#),
+        Canned::ok(fake_openai::tool_call_stream("c1", "schedule", add)),
+        Canned::ok(fake_openai::tool_call_stream("c2", "schedule", add)),
+        Canned::ok(fake_openai::tool_call_stream("c3", "notify", r#"{"title":"heads up","body":"the disk is almost full"}"#)),
+        Canned::ok(fake_openai::tool_call_stream("c4", "send_message", r#"{"chat_id":999,"text":"hello stranger"}"#)),
         Canned::ok(final_stream("Done.")),
     ]);
     let sb = Sandbox::new();

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -63,40 +63,15 @@ pub fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
     std::thread::spawn(move || {
         for (canned, stream) in responses.into_iter().zip(listener.incoming()) {
             let mut stream = stream.unwrap();
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            let mut head = String::new();
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                if line == "\r\n" || line.is_empty() {
-                    break;
-                }
-                head.push_str(&line);
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0u8; length];
-            reader.read_exact(&mut body).unwrap();
+            let (head, body) = read_request(&mut stream).expect("a whole request");
             seen.lock().unwrap().push(json::parse(&body).unwrap());
             seen_heads.lock().unwrap().push(head);
             let arrived = Instant::now();
-            let kind = if canned.status == 200 { "text/event-stream" } else { "application/json" };
-            let head = format!(
-                "HTTP/1.1 {} X\r\ncontent-type: {kind}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
-                canned.status
-            );
-            stream.write_all(head.as_bytes()).unwrap();
+            write_head(&mut stream, canned.status).unwrap();
             let bytes = canned.body.as_bytes();
             let end = canned.cut_at.unwrap_or(bytes.len());
             seen_times.lock().unwrap().push((arrived, Instant::now()));
-            for piece in bytes[..end].chunks(7) {
-                // Tiny chunks: the client must reassemble SSE lines across them.
-                let _ = stream.write_all(format!("{:x}\r\n", piece.len()).as_bytes());
-                let _ = stream.write_all(piece);
-                let _ = stream.write_all(b"\r\n");
-            }
+            let _ = write_chunks(&mut stream, &bytes[..end]);
             if canned.hang {
                 let _ = stream.read(&mut [0u8; 1]); // until the client hangs up
             } else if canned.cut_at.is_none() {
@@ -105,4 +80,102 @@ pub fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
         }
     });
     FakeProvider { port, requests, heads, times }
+}
+
+/// The request line and headers, then the body (by `content-length`); `None` when the
+/// client hung up first.
+pub fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut length = 0;
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().ok()?;
+        }
+        head.push_str(&line);
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((head, body))
+}
+
+fn write_head(stream: &mut TcpStream, status: u16) -> std::io::Result<()> {
+    let kind = if status == 200 { "text/event-stream" } else { "application/json" };
+    let head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: {kind}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes())
+}
+
+/// Tiny chunks: the client must reassemble SSE lines across them.
+fn write_chunks(stream: &mut TcpStream, bytes: &[u8]) -> std::io::Result<()> {
+    for piece in bytes.chunks(7) {
+        stream.write_all(format!("{:x}\r\n", piece.len()).as_bytes())?;
+        stream.write_all(piece)?;
+        stream.write_all(b"\r\n")?;
+    }
+    Ok(())
+}
+
+/// A streamed call of tool `name` with `args` (a JSON text), id `id`.
+pub fn tool_call_stream(id: &str, name: &str, args: &str) -> String {
+    let args = String::from_utf8(Value::from(args).wire()).unwrap();
+    sse(&[
+        &format!(
+            r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"{id}","type":"function","function":{{"name":"{name}","arguments":{args}}}}}]}}}}]}}"#
+        ),
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+    ])
+}
+
+impl Canned {
+    /// The model calls tool `name` with `args` (a JSON text).
+    pub fn tool_call(name: &str, args: &str) -> Self {
+        Self::ok(tool_call_stream("c1", name, args))
+    }
+}
+
+/// What the scripted model says to one request: a line `TOOL <name> <json args>` in the
+/// last user message calls that tool; a tool result comes back quoted; anything else is
+/// echoed (`heard: …`). For the `deploy/` demos, through `examples/fake_llm.rs`.
+pub fn scripted_reply(request: &Value) -> String {
+    let messages = request.get("messages").and_then(Value::as_array).unwrap_or_default();
+    let Some(last) = messages.last() else { return final_stream("heard nothing") };
+    let content = last.get("content").and_then(Value::as_str).unwrap_or_default();
+    if last.get("role").and_then(Value::as_str) == Some("tool") {
+        return final_stream(&format!("tool said: {}", first_chars(content, 200)));
+    }
+    let script = content.lines().find_map(|l| l.trim().strip_prefix("TOOL "));
+    if let Some((name, args)) = script.and_then(|s| s.split_once(' ')) {
+        return tool_call_stream("c1", name, args.trim());
+    }
+    let said = content.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    final_stream(&format!("heard: {}", first_chars(said.trim(), 200)))
+}
+
+fn first_chars(text: &str, n: usize) -> String {
+    text.chars().take(n).collect()
+}
+
+/// Answers every request on `listener` with [`scripted_reply`], one thread per
+/// connection, until the process ends.
+pub fn serve_scripted(listener: TcpListener) {
+    for stream in listener.incoming().flatten() {
+        std::thread::spawn(move || {
+            let mut stream = stream;
+            let Some((_, body)) = read_request(&mut stream) else { return };
+            let Ok(request) = json::parse(&body) else { return };
+            let reply = scripted_reply(&request);
+            let _ = write_head(&mut stream, 200)
+                .and_then(|()| write_chunks(&mut stream, reply.as_bytes()))
+                .and_then(|()| stream.write_all(b"0\r\n\r\n"));
+        });
+    }
 }
