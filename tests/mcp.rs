@@ -21,7 +21,7 @@ use alpi::alp::wire::json::{self, Value};
 use alpi::profile::config::Config;
 use alpi::profile::{ProfileHome, ProfileName, Root};
 use common::Sandbox;
-use fake_openai::{Canned, FakeProvider, fake_provider, final_stream, sse};
+use fake_openai::{Canned, FakeProvider, fake_provider, final_stream};
 use mcp_servers::{gone, installed, misbehave_script, started_pids};
 
 /// A profile with `mcp.servers` from `servers`; its servers are stopped when dropped.
@@ -206,7 +206,6 @@ fn stopping_a_profile_ends_its_servers() {
     assert!(gone(pids[0]), "the server outlived its stop");
     assert!(profile.log("well").contains(" stopped"), "{}", profile.log("well"));
 }
-
 
 fn tool_names(fake: &FakeProvider, n: usize) -> Vec<String> {
     let requests = fake.requests.lock().unwrap();

@@ -8,8 +8,7 @@ mod fake_openai;
 
 use alpi::alp::wire::json::{self, Value};
 use common::Sandbox;
-use fake_openai::{Canned, FakeProvider, fake_provider, final_stream, sse};
-
+use fake_openai::{Canned, FakeProvider, fake_provider, final_stream};
 
 /// `home` (default profile, served by the daemon) and `phone`, each pinning the other;
 /// both use the fake model.

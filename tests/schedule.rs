@@ -203,7 +203,6 @@ fn run_once_runs_what_is_due_for_a_system_cron() {
     assert!(sb.ok(&["schedule", "run-once"]).stdout.contains("0 job(s) ran"));
 }
 
-
 #[test]
 fn the_agent_schedules_jobs_notifies_and_may_message_only_allowed_chats() {
     let add =
@@ -211,8 +210,16 @@ fn the_agent_schedules_jobs_notifies_and_may_message_only_allowed_chats() {
     let fake = fake_provider(vec![
         Canned::ok(fake_openai::tool_call_stream("c1", "schedule", add)),
         Canned::ok(fake_openai::tool_call_stream("c2", "schedule", add)),
-        Canned::ok(fake_openai::tool_call_stream("c3", "notify", r#"{"title":"heads up","body":"the disk is almost full"}"#)),
-        Canned::ok(fake_openai::tool_call_stream("c4", "send_message", r#"{"chat_id":999,"text":"hello stranger"}"#)),
+        Canned::ok(fake_openai::tool_call_stream(
+            "c3",
+            "notify",
+            r#"{"title":"heads up","body":"the disk is almost full"}"#,
+        )),
+        Canned::ok(fake_openai::tool_call_stream(
+            "c4",
+            "send_message",
+            r#"{"chat_id":999,"text":"hello stranger"}"#,
+        )),
         Canned::ok(final_stream("Done.")),
     ]);
     let sb = Sandbox::new();
