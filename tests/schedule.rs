@@ -185,6 +185,33 @@ fn the_daemon_runs_a_due_once_job_by_itself_and_removes_it() {
 }
 
 #[test]
+fn a_job_that_kills_its_own_process_leaves_the_daemon_serving() {
+    let sb = Sandbox::new();
+    sb.ok(&["peers", "key"]);
+    // The job's parent is the process running it: the daemon itself, were jobs run
+    // in-process.
+    skill_script(&sb, "crash.sh", "kill -9 $PPID");
+    sb.ok(&[
+        "schedule",
+        "add",
+        "--at",
+        "2020-01-01T00:00",
+        "--no-agent",
+        "--prompt",
+        "skills/demo/scripts/crash.sh",
+    ]);
+    let mut daemon = sb.daemon(&[]);
+    let log = sb.root().join("logs/daemon.log");
+    let noticed = || std::fs::read_to_string(&log).unwrap_or_default().contains("the daemon carries on");
+    assert!(eventually(20, noticed), "the crashed run was never noticed");
+    assert!(daemon.child.try_wait().unwrap().is_none(), "the daemon died with its job");
+    assert!(sb.ok(&["daemon", "status"]).stdout.contains("default"));
+    let runs = json::parse(&std::fs::read(sb.root().join("schedule/runs.json")).unwrap()).unwrap();
+    let id = jobs(&sb)[0].get("id").and_then(Value::as_str).unwrap().to_owned();
+    assert!(runs.get(&id).and_then(|r| r.get("last_run_at")).is_some(), "no refire loop: {runs:?}");
+}
+
+#[test]
 fn run_once_runs_what_is_due_for_a_system_cron() {
     let sb = Sandbox::new();
     sb.ok(&["peers", "key"]);

@@ -303,8 +303,9 @@ impl Daemon {
 
     /// The daemon's housekeeping, on one plain thread until `stop` closes: every
     /// [`RESCAN_EVERY`] new and removed profiles (when serving them all), every
-    /// [`schedule::TICK`] each served profile's due jobs — on a thread of their own, one
-    /// run per profile at a time, so a long job in one profile never holds up another.
+    /// [`schedule::TICK`] each served profile's due jobs — in a child process watched
+    /// by a thread of their own, one run per profile at a time, so a long job in one
+    /// profile never holds up another.
     fn schedule_forever(&self, stop: &std::sync::mpsc::Receiver<()>) {
         let mut last_tick: Option<std::time::Instant> = None;
         loop {
@@ -350,9 +351,7 @@ impl Daemon {
             busy.push(name.clone());
         }
         let worker = std::thread::Builder::new().name(format!("jobs-{name}")).spawn(move || {
-            if let Err(e) = schedule::run::run_due(&home) {
-                log::warn!("{name}: scheduler: {e}");
-            }
+            run_due_in_child(&home);
             let mut watch = schedule::run::Watch::default();
             watch.refresh(&home, now_micros() / 1_000_000);
             watches.lock().unwrap_or_else(PoisonError::into_inner).insert(name.clone(), watch);
@@ -518,6 +517,30 @@ pub fn process_alive(pid: u32) -> bool {
     // SAFETY: kill with signal 0 performs only the permission/existence check.
     let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Runs a profile's due jobs in a child `alpi schedule run-once`: a job that crashes
+/// (or runs the memory up) takes its own process down, never the daemon, and the
+/// turn's memory is returned to the system when it ends.
+fn run_due_in_child(home: &ProfileHome) {
+    let name = home.name();
+    let run = std::process::Command::new(fsio::self_exe())
+        .args(["schedule", "run-once"])
+        .env("ALPI_HOME", home.dir())
+        .env_remove("ALPI_PROFILE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output();
+    match run {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            let said = String::from_utf8_lossy(&out.stderr);
+            let said = said.lines().last().unwrap_or("nothing");
+            log::warn!("{name}: the job run ended with {} ({said}); the daemon carries on", out.status);
+        }
+        Err(e) => log::warn!("{name}: cannot start the job run: {e}"),
+    }
 }
 
 /// The pid recorded in a pid file, if readable.
