@@ -161,6 +161,16 @@ pub fn lock_exclusive(path: &Path) -> Result<LockGuard> {
     Ok(LockGuard { _file: file })
 }
 
+/// This alpi binary, for running a part of the work in a child process. On Linux the
+/// kernel's link, so it still works after an upgrade replaced the file on disk.
+pub fn self_exe() -> PathBuf {
+    let proc_link = Path::new("/proc/self/exe");
+    if proc_link.exists() {
+        return proc_link.to_path_buf();
+    }
+    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("alpi"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,14 +231,4 @@ mod tests {
             }
         });
     }
-}
-
-/// This alpi binary, for running a part of the work in a child process. On Linux the
-/// kernel's link, so it still works after an upgrade replaced the file on disk.
-pub fn self_exe() -> PathBuf {
-    let proc_link = Path::new("/proc/self/exe");
-    if proc_link.exists() {
-        return proc_link.to_path_buf();
-    }
-    std::env::current_exe().unwrap_or_else(|_| PathBuf::from("alpi"))
 }
