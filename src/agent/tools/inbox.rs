@@ -1,6 +1,6 @@
 //! `notify` and `send_message`: the agent leaves a note in the owner's inbox
-//! (`outputs/outputs.jsonl`), pushed through the daemon's gateway, or a message to one
-//! Telegram chat on the profile's allow list — never anyone else.
+//! (`outputs/outputs.jsonl`), pushed through the daemon's gateways, or a message to one
+//! Telegram chat or email address on the profile's allow lists — never anyone else.
 
 use super::{Outcome, ToolEnv, schema, text_arg};
 use crate::agent::provider::ToolSpec;
@@ -13,7 +13,7 @@ pub fn notify_spec() -> ToolSpec {
     super::spec(
         "notify",
         "Tell the owner something worth their attention: it goes to their inbox and, when the daemon runs a \
-         gateway (Telegram), to their phone. Use it sparingly.",
+         gateway (Telegram, email), to their phone or mailbox. Use it sparingly.",
         schema(&[("body", "string", "the message"), ("title", "string", "a few words")], &["body"]),
     )
 }
@@ -21,11 +21,16 @@ pub fn notify_spec() -> ToolSpec {
 pub fn send_spec() -> ToolSpec {
     super::spec(
         "send_message",
-        "Send a message to one Telegram chat on this profile's allow list (TELEGRAM_ALLOWED_CHAT_IDS); \
-         any other recipient is refused. Delivered by the daemon within about 30 s.",
+        "Send a message to one Telegram chat (chat_id, from TELEGRAM_ALLOWED_CHAT_IDS) or one email address \
+         (to, from IMAP_ALLOWED_SENDERS); any other recipient is refused. Delivered by the daemon within \
+         about 30 s.",
         schema(
-            &[("chat_id", "integer", "the Telegram chat id"), ("text", "string", "the message")],
-            &["chat_id", "text"],
+            &[
+                ("chat_id", "integer", "the Telegram chat id"),
+                ("to", "string", "the email address"),
+                ("text", "string", "the message"),
+            ],
+            &["text"],
         ),
     )
 }
@@ -64,17 +69,30 @@ pub fn send_message(args: &Object, env: &mut ToolEnv<'_>) -> Outcome {
         (Ok(h), Ok(t)) => (h, t),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    let Some(chat) = args.get("chat_id").and_then(Value::as_i64) else {
-        return Outcome::fail("missing integer argument `chat_id`");
-    };
     let dotenv = DotEnv::load(&home.env_path()).unwrap_or_default();
-    let allowed = dotenv.get("TELEGRAM_ALLOWED_CHAT_IDS").unwrap_or_default();
-    if !allowed.split(',').any(|id| id.trim().parse() == Ok(chat)) {
-        return Outcome::fail(format!("chat {chat} is not in TELEGRAM_ALLOWED_CHAT_IDS; refused"));
-    }
-    let message = row(home, text, "").with("to", Object::new().with("telegram", chat));
+    let listed = |key: &str, wanted: &str| {
+        let list = dotenv.get(key).unwrap_or_default();
+        list.split(',').any(|item| item.trim().eq_ignore_ascii_case(wanted))
+    };
+    let (to, channel) =
+        match (args.get("chat_id").and_then(Value::as_i64), args.get("to").and_then(Value::as_str)) {
+            (Some(chat), None) if listed("TELEGRAM_ALLOWED_CHAT_IDS", &chat.to_string()) => {
+                (Object::new().with("telegram", chat), "Telegram")
+            }
+            (None, Some(address)) if listed("IMAP_ALLOWED_SENDERS", address.trim()) => {
+                (Object::new().with("email", address.trim().to_lowercase()), "email")
+            }
+            (Some(chat), None) => {
+                return Outcome::fail(format!("chat {chat} is not in TELEGRAM_ALLOWED_CHAT_IDS; refused"));
+            }
+            (None, Some(address)) => {
+                return Outcome::fail(format!("{address} is not in IMAP_ALLOWED_SENDERS; refused"));
+            }
+            _ => return Outcome::fail("give exactly one recipient: `chat_id` (Telegram) or `to` (email)"),
+        };
+    let message = row(home, text, "").with("to", to);
     match outputs::append_output(home.dir(), message) {
-        Ok(()) => Outcome::ok(format!("queued for chat {chat}; the daemon's Telegram gateway sends it")),
+        Ok(()) => Outcome::ok(format!("queued; the daemon's {channel} gateway sends it")),
         Err(e) => Outcome::fail(format!("could not queue the message: {e}")),
     }
 }

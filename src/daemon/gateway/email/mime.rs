@@ -310,11 +310,12 @@ pub fn address(value: &str) -> Option<String> {
     plausible.then(|| candidate.to_lowercase())
 }
 
-/// Our answer to a message, threaded under it.
-pub struct Reply<'a> {
+/// A message we send: an answer threaded under the original (with `message_id`), or a
+/// new one (a pushed note).
+pub struct Outgoing<'a> {
     pub from: &'a str,
     pub to: &'a str,
-    /// The original's subject, decoded.
+    /// The original's subject, decoded (a new message's own subject).
     pub subject: &'a str,
     /// The original's `Message-ID`.
     pub message_id: Option<&'a str>,
@@ -323,15 +324,19 @@ pub struct Reply<'a> {
     pub body: &'a str,
 }
 
-impl Reply<'_> {
+impl Outgoing<'_> {
     /// The message as sent: CRLF lines, UTF-8 text, quoted-printable (long lines and any
     /// byte survive every relay; base64 would hide the text from filters and people).
     pub fn render(&self, now_micros: i64) -> Vec<u8> {
         let domain = self.from.rsplit_once('@').map_or("localhost", |(_, d)| d);
+        let subject = match self.message_id {
+            Some(_) => reply_subject(self.subject),
+            None => self.subject.trim().chars().take(SUBJECT_LIMIT).collect(),
+        };
         let mut head = vec![
             format!("From: {}", self.from),
             format!("To: {}", self.to),
-            format!("Subject: {}", encode_header(&reply_subject(self.subject))),
+            format!("Subject: {}", encode_header(&subject)),
             format!("Date: {}", rfc5322_date(now_micros)),
             format!("Message-ID: <{now_micros:x}.{:016x}@{domain}>", random_u64()),
         ];
@@ -344,7 +349,10 @@ impl Reply<'_> {
             "Content-Type: text/plain; charset=utf-8".into(),
             "Content-Transfer-Encoding: quoted-printable".into(),
             // RFC 3834: other responders leave this message alone (no mail loops).
-            "Auto-Submitted: auto-replied".into(),
+            match self.message_id {
+                Some(_) => "Auto-Submitted: auto-replied".into(),
+                None => "Auto-Submitted: auto-generated".into(),
+            },
         ]);
         let mut message = head.join("\r\n");
         message.push_str("\r\n\r\n");
@@ -467,7 +475,7 @@ mod tests {
 
     #[test]
     fn replies_are_threaded_quoted_printable_and_encoded() {
-        let reply = Reply {
+        let reply = Outgoing {
             from: "agent@example.org",
             to: "jane@x.org",
             subject: "Grüße",

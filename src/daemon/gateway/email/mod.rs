@@ -3,6 +3,9 @@
 //! takes the highest UID as its baseline (no backfill); the last UID handled is kept
 //! in `gateway/imap-state.json`, so a restart neither answers twice nor misses mail.
 //! Automated mail (no-reply senders, `Auto-Submitted`, bulk and list mail) is skipped.
+//! What the inbox holds for push (scheduled results with `notify`, the agent's `notify`
+//! and `send_message`) goes out as new mail to the allowed senders, checked every
+//! [`DELIVER_EVERY`].
 
 mod imap;
 mod mime;
@@ -20,8 +23,8 @@ use crate::clock::now_micros;
 use crate::fsio;
 use crate::net::http::HttpError;
 use crate::net::stream::TlsSettings;
-use crate::profile::ProfileHome;
 use crate::profile::dotenv::DotEnv;
+use crate::profile::{ProfileHome, outputs};
 use imap::{Imap, ImapError};
 use mime::Message;
 use smtp::{Envelope, SmtpError};
@@ -31,6 +34,8 @@ const IDLE_LIMIT: Duration = Duration::from_secs(25 * 60);
 const DEFAULT_POLL: Duration = Duration::from_secs(60);
 /// The wait after a failed session before the next try (the breaker adds more).
 const RETRY_AFTER: Duration = Duration::from_secs(2);
+/// How often the inbox is checked for rows to push by mail.
+pub const DELIVER_EVERY: Duration = Duration::from_secs(15);
 /// The most of one message's text the agent is shown.
 const TEXT_LIMIT: usize = 20_000;
 
@@ -124,6 +129,19 @@ impl Email {
         if self.allowed.is_empty() {
             log::warn!("{name}: email: IMAP_ALLOWED_SENDERS is empty — every message will be ignored");
         }
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !stop.load(Ordering::SeqCst) {
+                    self.deliver(&stop);
+                    pause(&stop, DELIVER_EVERY);
+                }
+            });
+            self.watch(&stop);
+        });
+    }
+
+    fn watch(&self, stop: &Arc<AtomicBool>) {
+        let name = self.home.name();
         let breaker = Breaker::new(&self.home, "email");
         let mut unsent = None;
         while !stop.load(Ordering::SeqCst) {
@@ -132,16 +150,16 @@ impl Email {
                     "{name}: email disabled after repeated failures; retrying in {} s",
                     rest.as_secs()
                 );
-                pause(&stop, rest);
+                pause(stop, rest);
                 continue;
             }
-            match self.serve(&stop, &breaker, &mut unsent) {
+            match self.serve(stop, &breaker, &mut unsent) {
                 Ok(()) => {}
                 Err(_) if stop.load(Ordering::SeqCst) => {}
                 Err(e) => {
                     log::warn!("{name}: email: {e}");
                     breaker.failure(now());
-                    pause(&stop, RETRY_AFTER);
+                    pause(stop, RETRY_AFTER);
                 }
             }
         }
@@ -234,9 +252,7 @@ impl Email {
                 None => return Ok(()),
             },
         };
-        let envelope = Envelope { from: &self.address, to: &reply.to, data: &reply.data };
-        let helo = self.address.rsplit_once('@').map_or("localhost", |(_, domain)| domain);
-        match smtp::send(&self.smtp, &self.tls, &self.smtp_login, helo, &envelope, stop.clone()) {
+        match self.send(&reply.to, &reply.data, stop) {
             Ok(()) => {
                 log::info!("{}: email: replied to {}", self.home.name(), reply.to);
                 Ok(())
@@ -277,7 +293,7 @@ impl Email {
         log::info!("{name}: email: message from {sender}");
         let subject = message.decoded("subject").unwrap_or_default();
         let answer = self.answer(&sender, message, &subject);
-        let reply = mime::Reply {
+        let reply = mime::Outgoing {
             from: &self.address,
             to: &sender,
             subject: &subject,
@@ -304,6 +320,49 @@ impl Email {
             Ok(reply) => reply,
             Err(e) => format!("Sorry — {e}"),
         }
+    }
+
+    /// Mails what the inbox holds for email: to the address a row names, if allowed,
+    /// else to every allowed sender — the owner and the people the agent works for.
+    fn deliver(&self, stop: &Arc<AtomicBool>) {
+        let name = self.home.name();
+        let rows = match outputs::take_undelivered(self.home.dir(), "email") {
+            Ok(rows) => rows,
+            Err(e) => return log::warn!("{name}: email: cannot read the inbox: {e}"),
+        };
+        for row in rows {
+            let text = |k: &str| row.get(k).and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+            let named = row.get("to").and_then(|t| t.get("email")).and_then(Value::as_str);
+            let recipients = match named.map(str::to_lowercase) {
+                Some(to) if self.allowed.contains(&to) => vec![to],
+                Some(to) => {
+                    log::warn!("{name}: email: not sending to {to}: not in IMAP_ALLOWED_SENDERS");
+                    continue;
+                }
+                None => self.allowed.clone(),
+            };
+            let title = text("title");
+            let subject = if title.is_empty() { format!("A note from {name}") } else { title };
+            for to in recipients {
+                let message = mime::Outgoing {
+                    from: &self.address,
+                    to: &to,
+                    subject: &subject,
+                    message_id: None,
+                    references: None,
+                    body: &text("body"),
+                };
+                if let Err(e) = self.send(&to, &message.render(now_micros()), stop) {
+                    log::warn!("{name}: email: could not push to {to}: {e}");
+                }
+            }
+        }
+    }
+
+    fn send(&self, to: &str, data: &[u8], stop: &Arc<AtomicBool>) -> Result<(), SmtpError> {
+        let envelope = Envelope { from: &self.address, to, data };
+        let helo = self.address.rsplit_once('@').map_or("localhost", |(_, domain)| domain);
+        smtp::send(&self.smtp, &self.tls, &self.smtp_login, helo, &envelope, stop.clone())
     }
 
     fn state_path(&self) -> PathBuf {
