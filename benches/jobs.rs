@@ -1,18 +1,20 @@
 //! The daemon at rest with work configured, for ci/bench (`name value unit` lines):
-//! three profiles, 1,000 scheduled jobs (none due) and the Telegram gateway long-polling
-//! a local Bot API stand-in that holds every poll for its full 30 s. Prints its
-//! resident memory and the CPU time it spends per idle hour, measured over a shorter
-//! window (ALPI_BENCH_IDLE_SECS, default 90) and scaled.
+//! three profiles with 10 scheduled jobs and no gateway; then 1,000 jobs (none due)
+//! with the Telegram gateway long-polling a local Bot API stand-in that holds every
+//! poll for its full 30 s, and the email gateway in IMAP IDLE on a real Dovecot (when
+//! installed). Prints resident memory and the CPU time spent per idle hour, measured
+//! over a shorter window (ALPI_BENCH_IDLE_SECS, default 90) and scaled.
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "../tests/common/mail_servers.rs"]
+mod mail_servers;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const JOBS: usize = 1_000;
 
 /// A Bot API stand-in: every getUpdates is answered with nothing after 30 s.
 fn idle_bot_api() -> u16 {
@@ -54,8 +56,8 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
-fn jobs_json() -> String {
-    let jobs: Vec<String> = (0..JOBS)
+fn jobs_json(count: usize) -> String {
+    let jobs: Vec<String> = (0..count)
         .map(|i| {
             format!(
                 r#"{{"id": "{i:08x}", "kind": "cron", "prompt": "job {i}", "notify": false, "expression": "{} {} * * *"}}"#,
@@ -67,17 +69,19 @@ fn jobs_json() -> String {
     format!("[{}]", jobs.join(",\n"))
 }
 
-fn main() {
-    if std::env::args().any(|a| a == "--list") {
-        return;
-    }
-    let window: u64 = std::env::var("ALPI_BENCH_IDLE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(90);
-    let bin = std::env::var("ALPI_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_alpi").into());
-    let label = std::env::var("ALPI_BENCH_LABEL").map(|l| format!(".{l}")).unwrap_or_default();
+struct Figures {
+    rss: u64,
+    peak: u64,
+    cpu_per_hour: f64,
+}
+
+/// Three profiles, `jobs` jobs in the default one with `env` as its `.env`; the daemon
+/// measured after the first tick has anchored every job.
+fn idle_daemon(bin: &str, jobs: usize, env: &str, window: u64) -> Figures {
     let home = tempfile::tempdir().unwrap();
     let alpi = |args: &[&str]| {
         let ok =
-            Command::new(&bin).args(args).env("HOME", home.path()).env_remove("ALPI_HOME").output().unwrap();
+            Command::new(bin).args(args).env("HOME", home.path()).env_remove("ALPI_HOME").output().unwrap();
         assert!(ok.status.success(), "{args:?}: {}", String::from_utf8_lossy(&ok.stderr));
     };
     alpi(&["peers", "key"]);
@@ -85,14 +89,10 @@ fn main() {
     alpi(&["profile", "create", "family"]);
     let root = home.path().join(".alpi");
     std::fs::create_dir_all(root.join("schedule")).unwrap();
-    std::fs::write(root.join("schedule/jobs.json"), jobs_json()).unwrap();
-    let env = format!(
-        "TELEGRAM_BOT_TOKEN=1:bench\nTELEGRAM_ALLOWED_CHAT_IDS=42\nTELEGRAM_API_BASE=http://127.0.0.1:{}\n",
-        idle_bot_api()
-    );
+    std::fs::write(root.join("schedule/jobs.json"), jobs_json(jobs)).unwrap();
     std::fs::write(root.join(".env"), env).unwrap();
 
-    let mut daemon = Command::new(&bin)
+    let mut daemon = Command::new(bin)
         .args(["daemon", "run"])
         .env("HOME", home.path())
         .env_remove("ALPI_HOME")
@@ -103,7 +103,6 @@ fn main() {
     let mut ready = String::new();
     BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut ready).unwrap();
     assert!(ready.contains("serving"), "daemon did not start: {ready:?}");
-    // The first tick anchors every job; measure the rest state after it.
     std::thread::sleep(Duration::from_secs(5));
     let (cpu_before, rss) = (cpu_seconds(daemon.id()), common::vm_kib(daemon.id(), "VmRSS:"));
     std::thread::sleep(Duration::from_secs(window));
@@ -111,7 +110,44 @@ fn main() {
     let peak = common::vm_kib(daemon.id(), "VmHWM:");
     daemon.kill().unwrap();
     daemon.wait().unwrap();
-    println!("rss.daemon{label}.3_profiles_{JOBS}_jobs_telegram.idle {rss} KiB");
-    println!("rss.daemon{label}.3_profiles_{JOBS}_jobs_telegram.max {peak} KiB");
-    println!("cpu.daemon{label}.idle_hour {:.2} s", cpu * 3600.0 / window as f64);
+    Figures { rss, peak, cpu_per_hour: cpu * 3600.0 / window as f64 }
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let window: u64 = std::env::var("ALPI_BENCH_IDLE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(90);
+    let bin = std::env::var("ALPI_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_alpi").into());
+    let label = std::env::var("ALPI_BENCH_LABEL").map(|l| format!(".{l}")).unwrap_or_default();
+
+    let quiet = idle_daemon(&bin, 10, "", window);
+    println!("rss.daemon{label}.3_profiles_10_jobs.idle {} KiB", quiet.rss);
+    println!("cpu.daemon{label}.3_profiles_10_jobs.idle_hour {:.2} s", quiet.cpu_per_hour);
+
+    let mut env = format!(
+        "TELEGRAM_BOT_TOKEN=1:bench\nTELEGRAM_ALLOWED_CHAT_IDS=42\nTELEGRAM_API_BASE=http://127.0.0.1:{}\n",
+        idle_bot_api()
+    );
+    let dovecot = std::path::Path::new("/usr/sbin/dovecot").exists().then(mail_servers::Dovecot::start);
+    let gateways = match &dovecot {
+        Some(d) => {
+            env += &format!(
+                "IMAP_ADDRESS={}\nIMAP_PASSWORD={}\nIMAP_HOST=127.0.0.1\nIMAP_PORT={}\nIMAP_SECURITY=plain\n\
+                 SMTP_HOST=127.0.0.1\nSMTP_SECURITY=plain\nIMAP_ALLOWED_SENDERS=owner@example.test\n",
+                mail_servers::AGENT,
+                mail_servers::IMAP_PASSWORD,
+                d.port
+            );
+            "telegram_email"
+        }
+        None => {
+            eprintln!("jobs bench: no dovecot (apt-get install -y dovecot-imapd): Telegram only");
+            "telegram"
+        }
+    };
+    let busy = idle_daemon(&bin, 1_000, &env, window);
+    println!("rss.daemon{label}.3_profiles_1000_jobs_{gateways}.idle {} KiB", busy.rss);
+    println!("rss.daemon{label}.3_profiles_1000_jobs_{gateways}.max {} KiB", busy.peak);
+    println!("cpu.daemon{label}.idle_hour {:.2} s", busy.cpu_per_hour);
 }
