@@ -15,7 +15,6 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-
 /// A Bot API stand-in: every getUpdates is answered with nothing after 30 s.
 fn idle_bot_api() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -7,6 +7,9 @@
 //! `ALPI_BENCH_LABEL` is added to the row names. Under a runner, RSS is the runner's
 //! and is not printed.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,6 +30,16 @@ impl Target {
         }
     }
 
+    /// The command's own peak memory in KiB (natively only: under qemu it would be
+    /// the emulator's).
+    fn peak(&self, args: &[&str], home: &Path) -> u64 {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args).env("ALPI_HOME", home).stdout(Stdio::null());
+        let measured = common::run_with_peak(&mut cmd, b"");
+        assert_eq!(measured.code, 0, "alpi {args:?} failed");
+        measured.kib
+    }
+
     fn run(&self, args: &[&str], home: &Path) -> Duration {
         let mut cmd = match &self.runner {
             Some(runner) => {
@@ -44,23 +57,16 @@ impl Target {
     }
 }
 
-/// Largest resident set of any waited-for child so far, in KiB.
-fn children_max_rss_kib() -> i64 {
-    // SAFETY: an all-zero rusage is valid, and getrusage only writes into it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    usage.ru_maxrss
-}
-
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
     let target = Target::from_env();
     let dir = tempfile::tempdir().unwrap();
-    // Key creation first, so RUSAGE_CHILDREN's maximum is this command's alone.
-    target.run(&["peers", "key"], &dir.path().join("fresh"));
-    let rss = children_max_rss_kib();
+    let rss = match target.runner {
+        None => target.peak(&["peers", "key"], &dir.path().join("fresh")),
+        Some(_) => 0,
+    };
     let mut runs: Vec<Duration> = (0..50).map(|_| target.run(&["--version"], dir.path())).collect();
     runs.sort();
     let label = &target.label;

@@ -161,7 +161,8 @@ fn notes_and_messages_from_the_agent_are_mailed_to_allowed_addresses_only() {
     let direct: Vec<&Value> = mails.iter().filter(|m| data(m).contains("the parcel arrived")).collect();
     assert_eq!(direct.len(), 1);
     assert_eq!(to(direct[0]), "jane.doe@example.test");
-    let mut noted: Vec<String> = mails.iter().filter(|m| data(m).contains("all 3 disks ok")).map(to).collect();
+    let mut noted: Vec<String> =
+        mails.iter().filter(|m| data(m).contains("all 3 disks ok")).map(to).collect();
     noted.sort();
     assert_eq!(noted, ["jane.doe@example.test", "someone@else.test"]);
     for mail in &mails {

@@ -23,3 +23,70 @@ pub fn vm_kib(pid: u32, field: &str) -> u64 {
     let line = status.lines().find(|l| l.starts_with(field)).unwrap();
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+/// How a measured command ended.
+pub struct Peak {
+    pub code: i32,
+    /// Its own peak resident memory (VmHWM), KiB.
+    pub kib: u64,
+    /// What it wrote to a piped stdout.
+    pub stdout: String,
+}
+
+/// Runs `cmd` to the end with `input` on a piped stdin (if piped) and reads its own peak
+/// resident memory (VmHWM) at the moment it exits (a ptrace exit stop). `getrusage`'s
+/// `ru_maxrss` will not do: a child inherits its parent's peak across fork and exec,
+/// so a big bench process would be counted as the command's memory.
+pub fn run_with_peak(cmd: &mut std::process::Command, input: &[u8]) -> Peak {
+    use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: ptrace(TRACEME) is async-signal-safe; the child stops at its exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn the measured command");
+    let pid = child.id() as libc::pid_t;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input).expect("write the command's input");
+    }
+    let reader = child.stdout.take().map(|mut out| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = out.read_to_string(&mut text);
+            text
+        })
+    });
+    let mut peak = 0;
+    let mut status = 0;
+    let mut first_stop = true;
+    loop {
+        // SAFETY: waiting for and resuming our own traced child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            break;
+        }
+        let signal = libc::WSTOPSIG(status);
+        let event = (status >> 16) & 0xff;
+        let mut pass = 0;
+        if first_stop {
+            first_stop = false;
+            // SAFETY: as above.
+            unsafe { libc::ptrace(libc::PTRACE_SETOPTIONS, pid, 0, libc::PTRACE_O_TRACEEXIT) };
+        } else if event == libc::PTRACE_EVENT_EXIT {
+            peak = vm_kib(pid as u32, "VmHWM:");
+        } else if signal != libc::SIGTRAP {
+            pass = signal;
+        }
+        // SAFETY: as above.
+        unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, pass) };
+    }
+    drop(child);
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 128 + libc::WTERMSIG(status) };
+    let stdout = reader.map(|r| r.join().unwrap_or_default()).unwrap_or_default();
+    Peak { code, kib: peak, stdout }
+}

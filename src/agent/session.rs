@@ -48,6 +48,39 @@ pub struct Session {
     pub turns: Vec<Turn>,
 }
 
+/// A session file found on disk, not yet read.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    pub id: String,
+    pub path: PathBuf,
+    /// When it was last written: sessions are rewritten after every turn.
+    pub modified: std::time::SystemTime,
+}
+
+impl Saved {
+    pub fn load(&self) -> Result<Session, String> {
+        Session::load(&self.path)
+    }
+}
+
+/// The sessions in `sessions_dir`, newest first, by file time: listing and resuming
+/// read only the few files they show, however long the history.
+pub fn saved(sessions_dir: &Path) -> Vec<Saved> {
+    let mut all: Vec<Saved> = std::fs::read_dir(sessions_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let id = name.strip_suffix(".json")?.to_owned();
+            let modified = entry.metadata().ok()?.modified().ok()?;
+            Some(Saved { id, path: entry.path(), modified })
+        })
+        .collect();
+    all.sort_by(|a, b| b.modified.cmp(&a.modified).then_with(|| b.id.cmp(&a.id)));
+    all
+}
+
 impl Session {
     pub fn new(id: &str, model: &str, started_at: f64) -> Self {
         Self {

@@ -15,7 +15,7 @@ use crate::alp::blobs::{BlobReader, BlobStore};
 use crate::alp::identity::{self, Identity, Keypair};
 use crate::alp::limits::{Lane, RateLimiter, WINDOW_SECONDS};
 use crate::alp::methods::{self, Agent, AskRequest, TurnSlot};
-use crate::alp::peers::{Peer, PeerFiles};
+use crate::alp::peers::{Peer, PeerFiles, PinnedPeers};
 use crate::alp::replay::{ReplayGuard, Verdict};
 use crate::alp::wire::envelope::{self, Authentic, Drop, RpcError, Stream};
 use crate::alp::wire::json::{Object, Value};
@@ -48,7 +48,7 @@ pub struct Node {
     profile: String,
     keys: Keypair,
     files: PeerFiles,
-    peers: Mutex<Watched<Vec<Peer>>>,
+    peers: Mutex<Watched<PinnedPeers>>,
     config: Mutex<Watched<Config>>,
     ledger: Ledger,
     replay: Mutex<ReplayGuard>,
@@ -168,16 +168,12 @@ impl Node {
     }
 
     fn pinned(&self, sender: &Identity) -> Option<Peer> {
-        lock(&self.peers).get().iter().find(|p| &p.pubkey == sender).cloned()
+        lock(&self.peers).get().by_identity(sender).cloned()
     }
 
     /// The pinned peer whose derived X25519 key Noise authenticated, if any.
     pub fn pinned_by_noise_key(&self, noise_static: &[u8; 32]) -> Option<Peer> {
-        lock(&self.peers)
-            .get()
-            .iter()
-            .find(|p| p.pubkey.x25519_public().as_ref() == Some(noise_static))
-            .cloned()
+        lock(&self.peers).get().by_noise_key(noise_static).cloned()
     }
 
     /// Writes one line to the profile's service log.
@@ -420,9 +416,10 @@ fn stamp_of(path: &Path) -> Option<Stamp> {
     Some(Stamp { modified: m.modified().ok(), len: m.len(), ino: m.ino() })
 }
 
-fn load_peers(path: &Path) -> Option<Vec<Peer>> {
+fn load_peers(path: &Path) -> Option<PinnedPeers> {
     let files = PeerFiles::new(path.parent().unwrap_or(Path::new(".")));
-    files.load().map_err(|e| log::error!("{e}; refusing every peer until it is fixed")).ok()
+    let peers = files.load().map_err(|e| log::error!("{e}; refusing every peer until it is fixed")).ok()?;
+    Some(PinnedPeers::new(peers))
 }
 
 fn load_config(path: &Path) -> Option<Config> {

@@ -175,6 +175,54 @@ fn string_list<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Ve
     })
 }
 
+/// The pinned peers, indexed for the two lookups every request makes: by Ed25519 key
+/// (the envelope's signer) and by derived X25519 key (the Noise initiator) — constant
+/// time however many peers are pinned, and the curve conversion done once per load,
+/// not once per peer per handshake.
+#[derive(Debug, Default)]
+pub struct PinnedPeers {
+    list: Vec<Peer>,
+    by_key: std::collections::HashMap<[u8; 32], usize>,
+    by_noise_key: std::collections::HashMap<[u8; 32], usize>,
+}
+
+impl PinnedPeers {
+    pub fn new(list: Vec<Peer>) -> Self {
+        let mut by_key = std::collections::HashMap::with_capacity(list.len());
+        let mut by_noise_key = std::collections::HashMap::with_capacity(list.len());
+        for (i, peer) in list.iter().enumerate() {
+            // The first entry for a key wins, as a linear search would find it.
+            by_key.entry(*peer.pubkey.as_bytes()).or_insert(i);
+            if let Some(x) = peer.pubkey.x25519_public() {
+                by_noise_key.entry(x).or_insert(i);
+            }
+        }
+        Self { list, by_key, by_noise_key }
+    }
+
+    /// The peer pinned with this Ed25519 identity.
+    pub fn by_identity(&self, identity: &Identity) -> Option<&Peer> {
+        self.by_key.get(identity.as_bytes()).map(|&i| &self.list[i])
+    }
+
+    /// The peer whose derived X25519 key is `key`.
+    pub fn by_noise_key(&self, key: &[u8; 32]) -> Option<&Peer> {
+        self.by_noise_key.get(key).map(|&i| &self.list[i])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Peer> {
+        self.list.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+}
+
 /// A sender that signed a valid envelope but is not pinned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {

@@ -124,8 +124,9 @@ fn model(repl: &mut Repl, name: &str) {
 fn list_or_resume(repl: &mut Repl, id: &str) {
     let all = sessions(&repl.home);
     if !id.is_empty() {
-        match all.into_iter().find(|s| s.id.starts_with(id)) {
-            Some(session) => repl.resume(session),
+        match all.iter().find(|s| s.id.starts_with(id)).map(|s| s.load()) {
+            Some(Ok(session)) => repl.resume(session),
+            Some(Err(e)) => repl.render.error(&format!("cannot read that session: {e}")),
             None => repl.render.error(&format!("no session {id:?} — /sessions lists them")),
         }
         return;
@@ -133,7 +134,14 @@ fn list_or_resume(repl: &mut Repl, id: &str) {
     if all.is_empty() {
         repl.render.out("no saved sessions yet");
     }
-    for s in all.iter().take(10) {
+    for saved in all.iter().take(10) {
+        let s = match saved.load() {
+            Ok(s) => s,
+            Err(e) => {
+                repl.render.out(&format!("{}  (unreadable: {e})", saved.id));
+                continue;
+            }
+        };
         let when = UtcTime::from_micros((s.started_at * 1e6) as i64).iso_seconds();
         let first = s.turns.first().map_or("", |t| t.user.as_str()).replace('\n', " ");
         let head: String = first.chars().take(40).collect();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::agent::approval::Verdict;
 use crate::agent::run::{Conversation, RunError, Surface};
-use crate::agent::session::Session;
+use crate::agent::session::{self, Session};
 use crate::agent::tools::{Answer, Approver, NoApprover};
 use crate::alp::ask;
 use crate::profile::ProfileHome;
@@ -251,26 +251,14 @@ fn read_message(input: &mut dyn BufRead) -> Option<String> {
     }
 }
 
-/// Saved sessions, newest first.
-fn sessions(home: &ProfileHome) -> Vec<Session> {
-    let dir = home.dir().join("sessions");
-    let mut all: Vec<Session> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-        .filter_map(|e| Session::load(&e.path()).ok())
-        .collect();
-    all.sort_by(|a, b| last_activity(b).total_cmp(&last_activity(a)));
-    all
+/// Saved sessions, newest first, not yet read.
+fn sessions(home: &ProfileHome) -> Vec<session::Saved> {
+    session::saved(&home.dir().join("sessions"))
 }
 
-fn last_activity(s: &Session) -> f64 {
-    s.turns.last().map_or(s.started_at, |t| t.at)
-}
-
+/// The newest session that reads.
 fn latest_session(home: &ProfileHome) -> Option<Session> {
-    sessions(home).into_iter().next()
+    sessions(home).iter().find_map(|s| s.load().ok())
 }
 
 /// Asks on the REPL's own stdin: `[o]nce [s]ession [a]lways [d]eny`.

@@ -3,6 +3,7 @@
 //! run state first, so a crash between the two never loses a run. A file that does not
 //! parse is an error naming it and is left exactly as it is.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::alp::wire::json::{self, Object, Value};
@@ -61,10 +62,9 @@ impl Store {
         let mut jobs = self.merged()?;
         let Some(out) = change(&mut jobs) else { return Ok(None) };
         let (defs, runs) = split(&jobs);
-        let mut union = old_runs.as_ref().and_then(Value::as_object).cloned().unwrap_or_default();
-        for (id, state) in runs.iter() {
-            union.insert(id, state.clone());
-        }
+        let old = old_runs.as_ref().and_then(Value::as_object).map(Object::iter).into_iter().flatten();
+        let union: Object =
+            old.chain(runs.iter()).map(|(id, state)| (id.to_owned(), state.clone())).collect();
         let union = Value::Object(union);
         if Some(&union) != old_runs.as_ref() {
             self.write(&self.runs_path(), &union)?;
@@ -82,14 +82,17 @@ impl Store {
     fn merged(&self) -> Result<Vec<Object>, StoreError> {
         let defs = self.load(&self.jobs_path(), "an array")?;
         let runs = self.load(&self.runs_path(), "an object")?;
-        let runs = runs.as_ref().and_then(Value::as_object);
+        let runs: HashMap<&str, &Object> = match runs.as_ref().and_then(Value::as_object) {
+            Some(runs) => runs.iter().filter_map(|(id, state)| Some((id, state.as_object()?))).collect(),
+            None => HashMap::new(),
+        };
         let defs = defs.as_ref().and_then(Value::as_array).unwrap_or_default();
         Ok(defs
             .iter()
             .filter_map(Value::as_object)
             .map(|def| {
                 let mut job = def.clone();
-                let state = runs.and_then(|r| r.get(id_of(def))).and_then(Value::as_object);
+                let state = runs.get(id_of(def)).copied();
                 for key in STATE_FIELDS {
                     if let Some(v) = state.and_then(|s| s.get(key)).filter(|_| !job.contains_key(key)) {
                         job.insert(key, v.clone());
@@ -130,7 +133,7 @@ pub fn id_of(job: &Object) -> &str {
 
 /// Definitions (state fields taken out) and the run state by id.
 fn split(jobs: &[Object]) -> (Value, Object) {
-    let mut runs = Object::new();
+    let mut runs = Vec::new();
     let defs = jobs
         .iter()
         .map(|job| {
@@ -142,12 +145,12 @@ fn split(jobs: &[Object]) -> (Value, Object) {
                 }
             }
             if !state.is_empty() && !id_of(job).is_empty() {
-                runs.insert(id_of(job), Value::Object(state));
+                runs.push((id_of(job).to_owned(), Value::Object(state)));
             }
             Value::Object(def)
         })
         .collect();
-    (Value::Array(defs), runs)
+    (Value::Array(defs), runs.into_iter().collect())
 }
 
 #[cfg(test)]

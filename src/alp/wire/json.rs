@@ -87,6 +87,26 @@ impl From<u64> for Int {
     }
 }
 
+/// Pairs in order; a repeated key keeps its first position and takes the later value,
+/// as repeated [`Object::insert`]s would — in linear time, for objects with thousands of
+/// keys (a scheduler's `runs.json`).
+impl FromIterator<(String, Value)> for Object {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(pairs: I) -> Self {
+        let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut fields: Vec<(String, Value)> = Vec::new();
+        for (key, value) in pairs {
+            match at.get(&key) {
+                Some(&i) => fields[i].1 = value,
+                None => {
+                    at.insert(key.clone(), fields.len());
+                    fields.push((key, value));
+                }
+            }
+        }
+        Self(fields)
+    }
+}
+
 impl Object {
     pub fn new() -> Self {
         Self::default()
@@ -825,6 +845,14 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collected_pairs_keep_first_positions_and_last_values() {
+        let pairs = [("b", 1i64), ("a", 2), ("b", 3)].map(|(k, v)| (k.to_owned(), Value::from(v)));
+        let object: Object = pairs.into_iter().collect();
+        assert_eq!(object, Object::new().with("b", 1i64).with("a", 2i64).with("b", 3i64));
+        assert_eq!(object.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["b", "a"]);
+    }
 
     fn canon(text: &str) -> String {
         String::from_utf8(parse(text.as_bytes()).unwrap().canonical()).unwrap()
