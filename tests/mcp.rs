@@ -13,9 +13,7 @@ mod mcp_servers;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use alpi::agent::approval::Policy;
 use alpi::agent::mcp::{McpError, Toolbox, stop_profile};
-use alpi::agent::memory::MemoryStore;
 use alpi::agent::tools::{self, NoApprover, ToolEnv};
 use alpi::alp::wire::json::{self, Value};
 use alpi::profile::config::Config;
@@ -70,7 +68,7 @@ fn error_of(toolbox: &Toolbox, server: &str) -> McpError {
 fn call(toolbox: &Toolbox, exposed: &str, args: &str) -> Result<String, McpError> {
     let tool = toolbox.find(exposed).unwrap_or_else(|| panic!("no tool {exposed}"));
     let Ok(Value::Object(args)) = json::parse(args.as_bytes()) else { panic!("bad args {args}") };
-    toolbox.call(tool, args).map(|r| r.text)
+    toolbox.call(tool, args, None).map(|r| r.text)
 }
 
 #[test]
@@ -135,6 +133,23 @@ fn garbage_or_silence_mid_call_is_an_error_not_a_hang() {
 }
 
 #[test]
+fn ctrl_c_stops_the_wait_for_a_tool_that_never_answers() {
+    let profile = Profile::new(&misbehaving("hang-on-call", "      timeout_s: 60\n"));
+    let toolbox = profile.toolbox();
+    let tool = toolbox.find("mcp__hang-on-call__echo").unwrap();
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Instant::now();
+    let stopped = std::thread::scope(|scope| {
+        let call = scope.spawn(|| toolbox.call(tool, json::Object::new(), Some(&cancel)));
+        std::thread::sleep(Duration::from_millis(300)); // the user presses Ctrl-C mid-call
+        cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        call.join().unwrap()
+    });
+    assert_eq!(stopped.unwrap_err(), McpError::Interrupted("tools/call".into()));
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}
+
+#[test]
 fn list_changed_is_followed_and_server_pings_are_answered() {
     let profile = Profile::new(&misbehaving("well", ""));
     let toolbox = profile.toolbox();
@@ -157,16 +172,9 @@ fn secret_paths_and_local_urls_are_refused_before_the_server_sees_them() {
     let profile = Profile::new(&[misbehaving("well", ""), local].concat());
     let mut approver = NoApprover;
     let mut env = ToolEnv {
-        workspace: profile.home.dir().to_owned(),
-        memory: MemoryStore::new(&profile.home.dir().join("memories")),
-        policy: Policy::default(),
-        approver: &mut approver,
-        approval_log: profile.home.logs_dir().join("approval.log"),
-        result_chars: tools::RESULT_CHARS,
         gate: tools::Gate::deny(vec!["well.grow".into()]),
-        fetch_filter: Some(tools::web::is_public),
-        profile: None,
         mcp: Some(profile.toolbox()),
+        ..ToolEnv::new(profile.home.dir().to_owned(), profile.home.dir(), &mut approver)
     };
     let mut run = |name: &str, args: &str| tools::run(name, args, &mut env);
     for args in [

@@ -5,8 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use alpi::agent::approval::{Policy, Verdict};
-use alpi::agent::memory::MemoryStore;
+use alpi::agent::approval::Verdict;
 use alpi::agent::tools::{self, Answer, Approver, NoApprover, Outcome, ToolEnv};
 
 struct Fixed(Answer, Vec<String>);
@@ -21,18 +20,7 @@ impl Approver for Fixed {
 fn env<'a>(dir: &Path, approver: &'a mut dyn Approver) -> ToolEnv<'a> {
     let workspace = dir.join("ws");
     std::fs::create_dir_all(&workspace).unwrap();
-    ToolEnv {
-        workspace,
-        memory: MemoryStore::new(&dir.join("memories")),
-        policy: Policy::default(),
-        approver,
-        approval_log: dir.join("approval.log"),
-        result_chars: tools::RESULT_CHARS,
-        gate: tools::Gate::default(),
-        fetch_filter: Some(tools::web::is_public),
-        profile: None,
-        mcp: None,
-    }
+    ToolEnv::new(workspace, dir, approver)
 }
 
 fn call(env: &mut ToolEnv<'_>, name: &str, args: &str) -> Outcome {

@@ -5,9 +5,7 @@
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use alpi::agent::approval::Policy;
 use alpi::agent::ledger::Ledger;
-use alpi::agent::memory::MemoryStore;
 use alpi::agent::provider::{ChatRequest, Event, Message, Role, ToolCall};
 use alpi::agent::tools::{self, NoApprover, ToolEnv};
 use alpi::agent::turn::{Cancel, Model, ModelError, Progress, TurnError, TurnSettings, run_turn};
@@ -110,18 +108,7 @@ fn fixture() -> Fixture {
 }
 
 fn tool_env<'a>(f: &Fixture, approver: &'a mut NoApprover) -> ToolEnv<'a> {
-    ToolEnv {
-        workspace: f.dir.path().join("ws"),
-        memory: MemoryStore::new(&f.dir.path().join("memories")),
-        policy: Policy::default(),
-        approver,
-        approval_log: f.dir.path().join("approval.log"),
-        result_chars: tools::RESULT_CHARS,
-        gate: tools::Gate::default(),
-        fetch_filter: Some(tools::web::is_public),
-        profile: None,
-        mcp: None,
-    }
+    ToolEnv::new(f.dir.path().join("ws"), f.dir.path(), approver)
 }
 
 fn template() -> ChatRequest {

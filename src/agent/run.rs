@@ -266,6 +266,7 @@ impl Conversation {
                 .then_some(tools::web::is_public as fn(std::net::IpAddr) -> bool),
             profile: Some(self.home.clone()),
             mcp: Some(toolbox),
+            cancel: Some(surface.cancel.clone()),
         };
         let request = ChatRequest {
             model: model.name().to_owned(),

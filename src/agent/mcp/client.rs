@@ -59,6 +59,8 @@ const MAX_STDERR_LINE: u64 = 8 * 1024;
 const STDERR_TAIL: usize = 4;
 /// Pages of `tools/list` followed at most.
 const MAX_PAGES: usize = 50;
+/// How often a wait for an answer looks at the interrupt flag.
+const CANCEL_POLL: Duration = Duration::from_millis(100);
 /// How long a reader that saw the output end waits for the exit status to report it.
 const EXIT_REPORT_WAIT: Duration = Duration::from_millis(500);
 
@@ -132,8 +134,12 @@ impl Server {
             Server { info: ServerInfo::default(), pid: pipes.pid, next_id: AtomicU64::new(1), shared };
         *lock(&server.shared.outbox) = Some(start_writer(pipes.stdin, &config.name));
         start_reader(pipes.stdout, server.shared.clone(), pipes.pid, &config.name);
-        let answer =
-            server.request("initialize", Some(protocol::initialize_params()), config.startup_timeout)?;
+        let answer = server.request(
+            "initialize",
+            Some(protocol::initialize_params()),
+            config.startup_timeout,
+            None,
+        )?;
         server.info = protocol::negotiated(&answer)?;
         server.notify("notifications/initialized", None);
         let info = &server.info;
@@ -144,8 +150,15 @@ impl Server {
         Ok(server)
     }
 
-    /// Sends `method` and waits up to `timeout` for its answer.
-    pub fn request(&self, method: &str, params: Option<Value>, timeout: Duration) -> Result<Value, McpError> {
+    /// Sends `method` and waits up to `timeout` for its answer, or until `cancel` is set
+    /// (Ctrl-C): then the server is told the request is cancelled.
+    pub fn request(
+        &self,
+        method: &str,
+        params: Option<Value>,
+        timeout: Duration,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<Value, McpError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
         {
@@ -156,22 +169,36 @@ impl Server {
             calls.waiting.insert(id, (method.to_owned(), tx));
         }
         self.shared.send(protocol::request(id, method, params));
-        match rx.recv_timeout(timeout) {
-            Ok(reply) => reply,
-            Err(RecvTimeoutError::Timeout) => {
-                lock(&self.shared.calls).waiting.remove(&id);
-                // MCP forbids cancelling `initialize`; a server that misses it is stopped anyway.
-                if method != "initialize" {
-                    let cancel = Object::new().with("requestId", id).with("reason", "timed out");
-                    self.notify("notifications/cancelled", Some(Value::Object(cancel)));
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left.min(CANCEL_POLL)) {
+                Ok(reply) => return reply,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(self.closed().unwrap_or(McpError::Gone("the server went away".into())));
                 }
-                let seconds = timeout.as_secs_f64().round() as u64;
-                self.shared.event(Level::Warn, format_args!("no answer to {method} within {seconds} s"));
-                Err(McpError::Timeout { method: method.to_owned(), seconds })
+                Err(RecvTimeoutError::Timeout) if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) => {
+                    self.give_up(id, method, "interrupted");
+                    return Err(McpError::Interrupted(method.to_owned()));
+                }
+                Err(RecvTimeoutError::Timeout) if left.is_zero() => {
+                    self.give_up(id, method, "timed out");
+                    let seconds = timeout.as_secs_f64().round() as u64;
+                    self.shared.event(Level::Warn, format_args!("no answer to {method} within {seconds} s"));
+                    return Err(McpError::Timeout { method: method.to_owned(), seconds });
+                }
+                Err(RecvTimeoutError::Timeout) => {}
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                Err(self.closed().unwrap_or(McpError::Gone("the server went away".into())))
-            }
+        }
+    }
+
+    /// Stops waiting for request `id` and tells the server so.
+    fn give_up(&self, id: u64, method: &str, reason: &str) {
+        lock(&self.shared.calls).waiting.remove(&id);
+        // MCP forbids cancelling `initialize`; a server that misses it is stopped anyway.
+        if method != "initialize" {
+            let cancel = Object::new().with("requestId", id).with("reason", reason);
+            self.notify("notifications/cancelled", Some(Value::Object(cancel)));
         }
     }
 
@@ -185,7 +212,7 @@ impl Server {
         let mut tools = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let page = self.request("tools/list", protocol::list_params(cursor.as_deref()), timeout)?;
+            let page = self.request("tools/list", protocol::list_params(cursor.as_deref()), timeout, None)?;
             let (more, next) = protocol::tools_page(&page)?;
             tools.extend(more);
             cursor = next;
@@ -202,8 +229,10 @@ impl Server {
         name: &str,
         arguments: Object,
         timeout: Duration,
+        cancel: Option<&AtomicBool>,
     ) -> Result<CallResult, McpError> {
-        let result = self.request("tools/call", Some(protocol::call_params(name, arguments)), timeout)?;
+        let params = Some(protocol::call_params(name, arguments));
+        let result = self.request("tools/call", params, timeout, cancel)?;
         Ok(protocol::call_result(&result))
     }
 

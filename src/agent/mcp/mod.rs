@@ -35,6 +35,8 @@ pub enum McpError {
     ProtocolVersion(String),
     #[error("no answer to {method} within {seconds} s")]
     Timeout { method: String, seconds: u64 },
+    #[error("{0} was interrupted")]
+    Interrupted(String),
     #[error("{0}")]
     Gone(String),
     #[error("answered {method} with an error: {message} ({code})")]

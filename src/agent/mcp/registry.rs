@@ -227,13 +227,18 @@ impl Toolbox {
     }
 
     /// Runs `tool` with `arguments`, restarting its server first if it crashed and its
-    /// backoff has passed.
-    pub fn call(&self, tool: &McpTool, arguments: Object) -> Result<CallResult, McpError> {
+    /// backoff has passed; `cancel` (Ctrl-C) stops the wait.
+    pub fn call(
+        &self,
+        tool: &McpTool,
+        arguments: Object,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<CallResult, McpError> {
         let config = self.configs.iter().find(|c| c.name == tool.server);
         let config = config.ok_or_else(|| McpError::Gone(format!("{} is not configured", tool.server)))?;
         let slot = slot(&self.home, &config.name);
         let server = lock(&slot).running(&self.home, config)?;
-        let outcome = server.call_tool(&tool.tool, arguments, config.call_timeout);
+        let outcome = server.call_tool(&tool.tool, arguments, config.call_timeout, cancel);
         let mut slot = lock(&slot);
         let current = slot.server.as_ref().is_some_and(|s| Arc::ptr_eq(s, &server));
         match (&outcome, server.closed()) {

@@ -45,7 +45,7 @@ pub fn run(name: &str, args: Object, env: &ToolEnv<'_>) -> Outcome {
     if let Err(refusal) = screen(&Value::Object(args.clone()), "", env, allow_local, &tool.server) {
         return Outcome::fail(refusal);
     }
-    match toolbox.call(tool, args) {
+    match toolbox.call(tool, args, env.cancel.as_deref()) {
         Ok(result) if result.is_error => Outcome::fail(result.text),
         Ok(result) => Outcome::ok(result.text),
         Err(e) => Outcome::fail(format!("MCP server {}: {e}", tool.server)),

@@ -105,9 +105,29 @@ pub struct ToolEnv<'a> {
     pub profile: Option<ProfileHome>,
     /// The profile's MCP servers' tools; `None` offers none.
     pub mcp: Option<crate::agent::mcp::Toolbox>,
+    /// Set when the user interrupts the turn: a long wait on a tool gives up.
+    pub cancel: Option<crate::agent::turn::Cancel>,
 }
 
-impl ToolEnv<'_> {
+impl<'a> ToolEnv<'a> {
+    /// Tools working in `workspace`, with memories and `approval.log` under `state_dir`,
+    /// the default policy and limits, no profile, no MCP, no interrupt.
+    pub fn new(workspace: PathBuf, state_dir: &std::path::Path, approver: &'a mut dyn Approver) -> Self {
+        ToolEnv {
+            workspace,
+            memory: MemoryStore::new(&state_dir.join("memories")),
+            policy: Policy::default(),
+            approver,
+            approval_log: state_dir.join("approval.log"),
+            result_chars: RESULT_CHARS,
+            gate: Gate::default(),
+            fetch_filter: Some(web::is_public),
+            profile: None,
+            mcp: None,
+            cancel: None,
+        }
+    }
+
     /// What a read-only tool needs to run on another thread.
     pub fn detached(&self) -> Detached {
         Detached {
@@ -143,6 +163,7 @@ impl Detached {
             fetch_filter: self.fetch_filter,
             profile: None,
             mcp: None,
+            cancel: None,
         };
         run(name, arguments, &mut env)
     }
