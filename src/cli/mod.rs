@@ -6,6 +6,7 @@ mod daemon;
 mod doctor;
 mod logs;
 mod mcp;
+mod pair;
 mod peers;
 mod profile;
 mod schedule;
@@ -56,6 +57,7 @@ enum Command {
     Mcp(mcp::McpCmd),
     Schedule(schedule::ScheduleCmd),
     Logs(logs::LogsCmd),
+    Pair(pair::PairCmd),
 }
 
 /// Runs the command line of this process.
@@ -91,6 +93,7 @@ fn run(args: Alpi) -> CliResult {
         Some(Command::Mcp(cmd)) => mcp::run(cmd, &home),
         Some(Command::Schedule(cmd)) => schedule::run(cmd, &home),
         Some(Command::Logs(cmd)) => logs::run(cmd, &home),
+        Some(Command::Pair(cmd)) => pair::run(cmd, &home),
     }
 }
 

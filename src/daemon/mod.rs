@@ -450,7 +450,7 @@ fn lock_profile(home: &ProfileHome) -> Result<File, Error> {
 }
 
 /// `host:port`, bracketing an IPv6 host.
-fn join_host_port(host: &str, port: u16) -> String {
+pub fn join_host_port(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {
