@@ -1,6 +1,7 @@
 //! The command line: argh definitions, dispatch, and turning errors into one line for
 //! the user. The only layer that prints; everything below returns values and errors.
 
+mod audit_log;
 mod chat;
 mod daemon;
 mod doctor;
@@ -58,6 +59,7 @@ enum Command {
     Schedule(schedule::ScheduleCmd),
     Logs(logs::LogsCmd),
     Pair(pair::PairCmd),
+    AuditLog(audit_log::AuditLogCmd),
 }
 
 /// Runs the command line of this process.
@@ -94,6 +96,7 @@ fn run(args: Alpi) -> CliResult {
         Some(Command::Schedule(cmd)) => schedule::run(cmd, &home),
         Some(Command::Logs(cmd)) => logs::run(cmd, &home),
         Some(Command::Pair(cmd)) => pair::run(cmd, &home),
+        Some(Command::AuditLog(cmd)) => audit_log::run(cmd, &home),
     }
 }
 
