@@ -19,7 +19,8 @@ pub struct PairCmd {
     /// alp.tcp_port; none for a profile on the same machine)
     #[argh(option)]
     address: Option<String>,
-    /// methods the other side lets this profile call (default: link.ping,link.ask)
+    /// methods the other side lets this profile call (default: link.ping,link.ask; ""
+    /// for none, as a shared service that never calls back wants)
     #[argh(option)]
     allow: Option<String>,
     /// the label the other side pins this profile under (default: the profile name, or
@@ -44,7 +45,10 @@ pub fn run(cmd: PairCmd, home: &ProfileHome) -> CliResult {
     }
     let id = cmd.id.unwrap_or_else(|| default_label(home, address.is_some()));
     validate_id(&id)?;
-    let allow = cmd.allow.unwrap_or_else(|| DEFAULT_ALLOW.join(","));
+    let allow = match cmd.allow.unwrap_or_else(|| DEFAULT_ALLOW.join(",")) {
+        a if a.trim().is_empty() => String::new(),
+        a => format!(" --allow {a}"),
+    };
     let identity = keys.identity();
     println!("profile  {}", home.name());
     println!("identity {identity} ({})", identity.short());
@@ -55,7 +59,7 @@ pub fn run(cmd: PairCmd, home: &ProfileHome) -> CliResult {
     println!("on the other side run:");
     let profile = cmd.on.map(|p| format!(" -p {p}")).unwrap_or_default();
     let reach = address.map(|a| format!(" --address {a}")).unwrap_or_default();
-    println!("alpi{profile} peers add {id} {identity}{reach} --allow {allow}");
+    println!("alpi{profile} peers add {id} {identity}{reach}{allow}");
     Ok(ExitCode::SUCCESS)
 }
 
