@@ -21,7 +21,7 @@ use alpi::alp::wire::json::{self, Value};
 use alpi::profile::config::Config;
 use alpi::profile::{ProfileHome, ProfileName, Root};
 use common::Sandbox;
-use fake_openai::{Canned, FakeProvider, fake_provider, final_stream, sse};
+use fake_openai::{Canned, FakeProvider, fake_provider, final_stream, tool_call, tool_names};
 use mcp_servers::{gone, installed, misbehave_script, started_pids};
 
 /// A profile with `mcp.servers` from `servers`; its servers are stopped when dropped.
@@ -205,22 +205,6 @@ fn stopping_a_profile_ends_its_servers() {
     stop_profile(&profile.home);
     assert!(gone(pids[0]), "the server outlived its stop");
     assert!(profile.log("well").contains(" stopped"), "{}", profile.log("well"));
-}
-
-fn tool_call(name: &str, args: &str) -> Canned {
-    let args = String::from_utf8(Value::from(args).wire()).unwrap();
-    Canned::ok(sse(&[
-        &format!(
-            r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"c1","type":"function","function":{{"name":"{name}","arguments":{args}}}}}]}}}}]}}"#
-        ),
-        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
-    ]))
-}
-
-fn tool_names(fake: &FakeProvider, n: usize) -> Vec<String> {
-    let requests = fake.requests.lock().unwrap();
-    let tools = requests[n].get("tools").and_then(Value::as_array).unwrap_or_default();
-    tools.iter().filter_map(|t| t.get("function")?.get("name")?.as_str().map(str::to_owned)).collect()
 }
 
 /// The text of the last message of request `n`: the newest tool result.

@@ -8,18 +8,7 @@ mod fake_openai;
 
 use alpi::alp::wire::json::{self, Value};
 use common::Sandbox;
-use fake_openai::{Canned, FakeProvider, fake_provider, final_stream, sse};
-
-fn tool_call(name: &str, args: &str) -> Canned {
-    let args = Value::from(args).wire();
-    let args = String::from_utf8(args).unwrap();
-    Canned::ok(sse(&[
-        &format!(
-            r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"c1","type":"function","function":{{"name":"{name}","arguments":{args}}}}}]}}}}]}}"#
-        ),
-        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
-    ]))
-}
+use fake_openai::{Canned, FakeProvider, fake_provider, final_stream, tool_call, tool_names};
 
 /// `home` (default profile, served by the daemon) and `phone`, each pinning the other;
 /// both use the fake model.
@@ -46,12 +35,6 @@ fn request_texts(fake: &FakeProvider, n: usize) -> Vec<String> {
     let requests = fake.requests.lock().unwrap();
     let messages = requests[n].get("messages").and_then(Value::as_array).unwrap();
     messages.iter().filter_map(|m| m.get("content").and_then(Value::as_str).map(str::to_owned)).collect()
-}
-
-fn tool_names(fake: &FakeProvider, n: usize) -> Vec<String> {
-    let requests = fake.requests.lock().unwrap();
-    let tools = requests[n].get("tools").and_then(Value::as_array).unwrap_or_default();
-    tools.iter().filter_map(|t| t.get("function")?.get("name")?.as_str().map(str::to_owned)).collect()
 }
 
 #[test]

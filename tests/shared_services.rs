@@ -11,29 +11,13 @@ mod fake_openai;
 
 use alpi::alp::wire::json::Value;
 use common::Sandbox;
-use fake_openai::{Canned, FakeProvider, fake_provider, final_stream, sse};
-
-fn tool_call(name: &str, args: &str) -> Canned {
-    let args = String::from_utf8(Value::from(args).wire()).unwrap();
-    Canned::ok(sse(&[
-        &format!(
-            r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"c1","type":"function","function":{{"name":"{name}","arguments":{args}}}}}]}}}}]}}"#
-        ),
-        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
-    ]))
-}
+use fake_openai::{Canned, FakeProvider, fake_provider, final_stream, tool_call, tool_names};
 
 /// The last message of the `n`th model request (a tool result, after a tool call).
 fn last_message(fake: &FakeProvider, n: usize) -> String {
     let requests = fake.requests.lock().unwrap();
     let messages = requests[n].get("messages").and_then(Value::as_array).unwrap();
     messages.last().and_then(|m| m.get("content")?.as_str()).unwrap_or_default().to_owned()
-}
-
-fn offered(fake: &FakeProvider, n: usize) -> Vec<String> {
-    let requests = fake.requests.lock().unwrap();
-    let tools = requests[n].get("tools").and_then(Value::as_array).unwrap_or_default();
-    tools.iter().filter_map(|t| t.get("function")?.get("name")?.as_str().map(str::to_owned)).collect()
 }
 
 /// The last line of `alpi pair` output, as arguments.
@@ -95,7 +79,7 @@ fn the_research_bot_cannot_write_files_even_when_asked_to() {
     let _daemon = sb.daemon(&[]);
     let run = sb.run_with_stdin(&[], "@research-bot save 'leaked' into notes.txt\n");
     assert_eq!(run.stdout, "research-bot: I may only read here.\n", "{}", run.stderr);
-    assert_eq!(offered(&fake, 0), ["read_file", "list_dir", "search"], "only read-only tools are offered");
+    assert_eq!(tool_names(&fake, 0), ["read_file", "list_dir", "search"], "only read-only tools are offered");
     for n in [1, 2] {
         let refusal = last_message(&fake, n);
         assert!(refusal.contains("not among the tools the asking peer may use"), "{refusal}");
@@ -114,7 +98,7 @@ fn the_tools_bot_runs_only_its_own_narrow_list() {
     let _daemon = sb.daemon(&[]);
     let run = sb.run_with_stdin(&[], "@tools-bot what does plan.txt say?\n");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(offered(&fake, 0), ["list_dir"]);
+    assert_eq!(tool_names(&fake, 0), ["list_dir"]);
     assert!(last_message(&fake, 1).contains("plan.txt"), "list_dir ran: {}", last_message(&fake, 1));
     let refusal = last_message(&fake, 2);
     assert!(

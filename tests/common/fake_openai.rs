@@ -106,3 +106,21 @@ pub fn fake_provider(responses: Vec<Canned>) -> FakeProvider {
     });
     FakeProvider { port, requests, heads, times }
 }
+
+/// A streamed answer that calls tool `name` with `args` (a JSON text).
+pub fn tool_call(name: &str, args: &str) -> Canned {
+    let args = String::from_utf8(Value::from(args).wire()).unwrap();
+    Canned::ok(sse(&[
+        &format!(
+            r#"{{"choices":[{{"index":0,"delta":{{"tool_calls":[{{"index":0,"id":"c1","type":"function","function":{{"name":"{name}","arguments":{args}}}}}]}}}}]}}"#
+        ),
+        r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#,
+    ]))
+}
+
+/// The tool names offered in the `n`th request.
+pub fn tool_names(fake: &FakeProvider, n: usize) -> Vec<String> {
+    let requests = fake.requests.lock().unwrap();
+    let tools = requests[n].get("tools").and_then(Value::as_array).unwrap_or_default();
+    tools.iter().filter_map(|t| t.get("function")?.get("name")?.as_str().map(str::to_owned)).collect()
+}
