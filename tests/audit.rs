@@ -206,3 +206,125 @@ fn a_sender_without_audit_push_in_its_allow_list_is_refused() {
     let cursor = std::fs::read_to_string(emp.root().join("audit/cursor.json")).unwrap_or_default();
     assert!(!cursor.contains("\"seq\":1"), "a refused batch must not move the cursor: {cursor}");
 }
+
+/// A real rsyslogd on loopback, writing what it receives as RFC 5424 lines to a file;
+/// killed when dropped.
+struct Rsyslog {
+    child: std::process::Child,
+    out: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rsyslogd() -> Option<std::path::PathBuf> {
+    let found = ["/usr/sbin/rsyslogd", "/sbin/rsyslogd", "/usr/local/sbin/rsyslogd"]
+        .into_iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        assert!(std::env::var_os("CI").is_none(), "rsyslogd is missing on CI: .ci/run installs rsyslog");
+        eprintln!("SKIPPED: rsyslogd not installed (apt-get install rsyslog) — the syslog test did not run");
+    }
+    found
+}
+
+fn start_rsyslog(binary: &std::path::Path, port: u16) -> Rsyslog {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("received.log");
+    let conf = dir.path().join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global(workDirectory=\"{d}\")\n\
+             module(load=\"imtcp\")\n\
+             input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\" ruleset=\"alpi\")\n\
+             ruleset(name=\"alpi\") {{ action(type=\"omfile\" file=\"{out}\" template=\"RSYSLOG_SyslogProtocol23Format\") }}\n",
+            d = dir.path().display(),
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(binary)
+        .args(["-n", "-f"])
+        .arg(&conf)
+        .arg("-i")
+        .arg(dir.path().join("rsyslogd.pid"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Ready once it accepts connections (it has no other signal).
+    let listening = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    assert!(eventually(20, listening), "rsyslogd did not listen on {port}");
+    Rsyslog { child, out, _dir: dir }
+}
+
+/// `<log>-<seq>` (a record's id without its sink's epoch) → the RFC 5424 line
+/// rsyslog wrote for it.
+fn received(rsyslog: &Rsyslog) -> std::collections::BTreeMap<String, String> {
+    let text = std::fs::read_to_string(&rsyslog.out).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let id = l.split(" id=").nth(1)?.split(' ').next()?;
+            Some((id.split_once('-')?.1.to_owned(), l.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn syslog_receives_the_same_records_as_the_hub() {
+    let Some(binary) = rsyslogd() else { return };
+    let fake = fake_provider(vec![]);
+    let syslog_port = free_port();
+    let port = free_port();
+    let hub_sb = hub(port);
+    let extra = format!("logging:\n  syslog: tcp://127.0.0.1:{syslog_port}\n");
+    let emp = employee(fake.port, &key(&hub_sb), port, &extra);
+    hub_sb.ok(&["peers", "add", "laptop", &key(&emp), "--allow", "audit.push"]);
+    let logs = emp.root().join("logs");
+    for n in 0..30 {
+        append(&logs.join("agent.log"), &agent_line(n));
+    }
+    for n in 0..7 {
+        append(&logs.join("approval.log"), &approval_line(n));
+    }
+    let _hub_d = hub_daemon(&hub_sb);
+    // The syslog server is not up yet: the forwarder fails, the hub still gets everything.
+    let _emp_d = emp.daemon(&[]);
+    assert!(eventually(20, || stored(&hub_sb, "agent").len() == 30 && stored(&hub_sb, "approval").len() == 7));
+    let service = || std::fs::read_to_string(logs.join("service.log")).unwrap_or_default();
+    assert!(eventually(20, || service().contains("cannot forward to syslog")), "{}", service());
+    let rsyslog = start_rsyslog(&binary, syslog_port);
+    assert!(
+        eventually(60, || received(&rsyslog).len() == 37),
+        "rsyslog got {} records",
+        received(&rsyslog).len()
+    );
+
+    let at_hub: Vec<Value> = [stored(&hub_sb, "agent"), stored(&hub_sb, "approval")].concat();
+    let got = received(&rsyslog);
+    for record in &at_hub {
+        let id = field(record, "id");
+        let line =
+            got.get(id.split_once('-').unwrap().1).unwrap_or_else(|| panic!("{record:?} not in {got:?}"));
+        let (log, text) = (field(record, "log"), field(record, "line"));
+        assert!(
+            line.starts_with(if text.contains(" DENY ") {
+                "<12>1 "
+            } else if log == "agent" {
+                "<14>1 "
+            } else {
+                "<13>1 "
+            }),
+            "{line}"
+        );
+        assert!(line.contains(&format!(" alpi {} {log} - profile=default id=", _emp_d.pid())), "{line}");
+        assert!(line.ends_with(&text), "{line}\n{text}");
+    }
+}
