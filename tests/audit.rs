@@ -61,7 +61,9 @@ fn employee(fake_port: u16, hub_key: &str, port: u16, extra: &str) -> Sandbox {
 fn stored(hub: &Sandbox, log: &str) -> Vec<Value> {
     let path = hub.root().join(format!("audit/laptop/{log}.jsonl"));
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().map(|l| json::parse(l.as_bytes()).unwrap()).collect()
+    // Complete lines only: the hub may be appending right now.
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete.lines().map(|l| json::parse(l.as_bytes()).unwrap()).collect()
 }
 
 fn field(v: &Value, k: &str) -> String {
@@ -124,7 +126,11 @@ fn records_arrive_exactly_once_across_a_hub_outage_and_a_resend() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(eventually(20, || stored(&hub_sb, "agent").len() == 1), "the turn's record did not arrive");
     assert!(field(&stored(&hub_sb, "agent")[0], "line").contains("alpi.agent surface=cli"));
-    let early_cursor = std::fs::read(emp.root().join("audit/cursor.json")).unwrap();
+    // The cursor is saved just after the hub's answer.
+    let cursor_path = emp.root().join("audit/cursor.json");
+    let saved = || std::fs::read_to_string(&cursor_path).is_ok_and(|c| c.contains("\"seq\":1}"));
+    assert!(eventually(10, saved), "the cursor was not saved after the first record");
+    let early_cursor = std::fs::read(&cursor_path).unwrap();
 
     // Traffic, with the hub killed in the middle of it.
     let logs = emp.root().join("logs");
@@ -154,7 +160,10 @@ fn records_arrive_exactly_once_across_a_hub_outage_and_a_resend() {
     assert!(eventually(60, complete), "after the outage: {} agent records", stored(&hub_sb, "agent").len());
     assert_exactly_once(&hub_sb, &emp, "agent");
     assert_exactly_once(&hub_sb, &emp, "approval");
-    let service = std::fs::read_to_string(logs.join("service.log")).unwrap();
+    // The recovery is logged once the round that delivered the rest is over.
+    let service = || std::fs::read_to_string(logs.join("service.log")).unwrap();
+    assert!(eventually(10, || service().contains("reachable again after ")), "{}", service());
+    let service = service();
     assert!(service.contains("cannot forward to hub hub"), "{service}");
     let retried = service
         .split("reachable again after ")
@@ -269,7 +278,9 @@ fn start_rsyslog(binary: &std::path::Path, port: u16) -> Rsyslog {
 /// rsyslog wrote for it.
 fn received(rsyslog: &Rsyslog) -> std::collections::BTreeMap<String, String> {
     let text = std::fs::read_to_string(&rsyslog.out).unwrap_or_default();
-    text.lines()
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
         .filter_map(|l| {
             let id = l.split(" id=").nth(1)?.split(' ').next()?;
             Some((id.split_once('-')?.1.to_owned(), l.to_owned()))
