@@ -289,6 +289,8 @@ impl Node {
         };
         if params.get("stream").and_then(Value::as_bool) != Some(true) {
             let outcome = self.agent.ask(&request, &mut |_| {}, &turn.cancel);
+            // Free the slot before answering: the caller may ask again at once.
+            drop(turn);
             let summary = outcome_summary(&outcome);
             reply(outcome.map(|r| methods::ask_result(&r, &session_id)), None);
             return summary;
@@ -325,6 +327,7 @@ impl Node {
                 }
             }
         });
+        drop(turn);
         let summary = outcome_summary(&outcome);
         if client_here {
             reply(outcome.map(|r| methods::ask_result(&r, &session_id)), Some(Stream::Final));
