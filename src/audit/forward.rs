@@ -68,7 +68,12 @@ pub struct Forwarder {
     lanes: [Lane; 2],
     syslog: syslog::Sender,
     poll: Duration,
+    /// What the last round saw; an idle tick that sees the same does nothing.
+    seen: Option<Stamp>,
 }
+
+/// Inode, size and mtime of `config.yaml` and the two logs.
+type Stamp = [Option<(u64, u64, Option<std::time::SystemTime>)>; 3];
 
 impl Forwarder {
     pub fn open(home: &ProfileHome) -> Result<Self, String> {
@@ -80,6 +85,7 @@ impl Forwarder {
             lanes: [Lane::new(Sink::Hub, "cursor.json"), Lane::new(Sink::Syslog, "syslog-cursor.json")],
             syslog: syslog::Sender::default(),
             poll: poll_interval(),
+            seen: None,
         })
     }
 
@@ -89,6 +95,11 @@ impl Forwarder {
 
     /// Sends whatever is new to every configured sink that is not backing off.
     pub fn tick(&mut self) {
+        let stamp = self.stamp();
+        if self.lanes.iter().all(|l| l.failures == 0) && self.seen == Some(stamp) {
+            return;
+        }
+        self.seen = Some(stamp);
         let config = Config::load(&self.home.config_path()).unwrap_or_default();
         for i in 0..self.lanes.len() {
             let target = match self.lanes[i].sink {
@@ -101,6 +112,13 @@ impl Forwarder {
             let outcome = self.drain(i, &target);
             self.settle(i, &target, outcome);
         }
+    }
+
+    fn stamp(&self) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        let logs = self.home.logs_dir();
+        [self.home.config_path(), logs.join("agent.log"), logs.join("approval.log")]
+            .map(|p| std::fs::metadata(p).ok().map(|m| (m.ino(), m.len(), m.modified().ok())))
     }
 
     /// Sends batches until the logs hold nothing new; returns how many records went.
