@@ -339,3 +339,25 @@ fn syslog_receives_the_same_records_as_the_hub() {
         assert!(line.ends_with(&text), "{line}\n{text}");
     }
 }
+
+#[test]
+fn doctor_checks_the_hub_is_pinned_and_the_syslog_address() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.root()).unwrap();
+    std::fs::write(sb.root().join("config.yaml"), "audit:\n  hub: hq\nlogging:\n  syslog: udp://logs:514\n")
+        .unwrap();
+    let run = sb.run(&["doctor", "--offline"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("audit hub") && run.stdout.contains("no peer called \"hq\""),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("only tcp://host:port is supported"), "{}", run.stdout);
+    let hq = key(&Sandbox::new());
+    sb.ok(&["peers", "add", "hq", &hq, "--address", "10.0.0.5:7423"]);
+    std::fs::write(sb.root().join("config.yaml"), "audit:\n  hub: hq\nlogging:\n  syslog: tcp://logs\n")
+        .unwrap();
+    let out = sb.ok(&["doctor", "--offline"]).stdout;
+    assert!(out.contains("hq (10.0.0.5:7423)") && out.contains("tcp logs:514"), "{out}");
+}
