@@ -3,10 +3,11 @@
 //! MSGID - MSG` — for companies that already collect logs centrally.
 
 use std::io::Write;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::alp::audit::Record;
+use crate::net::dns::{resolve_address, split_host_port};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -20,13 +21,13 @@ pub fn parse_url(url: &str) -> Result<String, String> {
         .strip_prefix("tcp://")
         .ok_or_else(|| format!("logging.syslog {url:?}: only tcp://host:port is supported"))?;
     let rest = rest.trim_end_matches('/');
-    let has_port = rest
-        .rsplit_once(':')
-        .is_some_and(|(h, p)| !h.is_empty() && !h.ends_with(':') && p.parse::<u16>().is_ok());
-    match (rest.is_empty(), has_port) {
-        (true, _) => Err(format!("logging.syslog {url:?}: no host")),
-        (false, true) => Ok(rest.to_owned()),
-        (false, false) => Ok(format!("{rest}:514")),
+    if split_host_port(rest).is_ok() {
+        return Ok(rest.to_owned());
+    }
+    let with_port = format!("{rest}:514");
+    match split_host_port(&with_port) {
+        Ok(_) => Ok(with_port),
+        Err(_) => Err(format!("logging.syslog {url:?}: no host")),
     }
 }
 
@@ -95,7 +96,9 @@ impl Sender {
 
 fn connect(address: &str) -> std::io::Result<TcpStream> {
     let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
-    for addr in address.to_socket_addrs()? {
+    // alpi's own resolver: a static binary on Android has no resolv.conf for libc's.
+    let addrs = resolve_address(address).map_err(|e| std::io::Error::other(e.to_string()))?;
+    for addr in addrs {
         match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
             Ok(stream) => {
                 stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
