@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod alp;
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod daemon;

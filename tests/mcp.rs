@@ -19,7 +19,7 @@ use alpi::alp::wire::json::{self, Value};
 use alpi::profile::config::Config;
 use alpi::profile::{ProfileHome, ProfileName, Root};
 use common::Sandbox;
-use fake_openai::{Canned, FakeProvider, fake_provider, final_stream};
+use fake_openai::{Canned, FakeProvider, fake_provider, final_stream, tool_names};
 use mcp_servers::{gone, installed, misbehave_script, started_pids};
 
 /// A profile with `mcp.servers` from `servers`; its servers are stopped when dropped.
@@ -213,12 +213,6 @@ fn stopping_a_profile_ends_its_servers() {
     stop_profile(&profile.home);
     assert!(gone(pids[0]), "the server outlived its stop");
     assert!(profile.log("well").contains(" stopped"), "{}", profile.log("well"));
-}
-
-fn tool_names(fake: &FakeProvider, n: usize) -> Vec<String> {
-    let requests = fake.requests.lock().unwrap();
-    let tools = requests[n].get("tools").and_then(Value::as_array).unwrap_or_default();
-    tools.iter().filter_map(|t| t.get("function")?.get("name")?.as_str().map(str::to_owned)).collect()
 }
 
 /// The text of the last message of request `n`: the newest tool result.

@@ -8,7 +8,7 @@ mod fake_openai;
 
 use alpi::alp::wire::json::{self, Value};
 use common::Sandbox;
-use fake_openai::{Canned, FakeProvider, fake_provider, final_stream};
+use fake_openai::{Canned, FakeProvider, fake_provider, final_stream, tool_names};
 
 /// `home` (default profile, served by the daemon) and `phone`, each pinning the other;
 /// both use the fake model.
@@ -35,12 +35,6 @@ fn request_texts(fake: &FakeProvider, n: usize) -> Vec<String> {
     let requests = fake.requests.lock().unwrap();
     let messages = requests[n].get("messages").and_then(Value::as_array).unwrap();
     messages.iter().filter_map(|m| m.get("content").and_then(Value::as_str).map(str::to_owned)).collect()
-}
-
-fn tool_names(fake: &FakeProvider, n: usize) -> Vec<String> {
-    let requests = fake.requests.lock().unwrap();
-    let tools = requests[n].get("tools").and_then(Value::as_array).unwrap_or_default();
-    tools.iter().filter_map(|t| t.get("function")?.get("name")?.as_str().map(str::to_owned)).collect()
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use log::Level;
 
 use crate::agent::ledger::Ledger;
+use crate::alp::audit::HubStore;
 use crate::alp::blobs::{BlobReader, BlobStore};
 use crate::alp::identity::{self, Identity, Keypair};
 use crate::alp::limits::{Lane, RateLimiter, WINDOW_SECONDS};
@@ -55,6 +56,7 @@ pub struct Node {
     limiter: Mutex<RateLimiter>,
     turns: TurnSlot,
     blobs: BlobStore,
+    audit: HubStore,
     agent: Arc<dyn Agent>,
     log: ServiceLog,
     progress_after: Duration,
@@ -78,6 +80,7 @@ impl Node {
             limiter: Mutex::new(RateLimiter::new()),
             turns: TurnSlot::default(),
             blobs: BlobStore::new(&alp_dir),
+            audit: HubStore::new(home.dir()),
             agent,
             log: ServiceLog::open(&home.service_log()),
             progress_after: PROGRESS_AFTER,
@@ -209,6 +212,7 @@ impl Node {
                 Route::Reply(Ok(self.turns.cancel(&envelope.from, session)))
             }
             methods::PUT_BLOB => Route::Reply(methods::put_blob(&self.blobs, &envelope.from, &params)),
+            methods::AUDIT_PUSH => Route::Reply(self.audit.push(&peer.id, &params)),
             methods::GET_BLOB => match methods::open_blob(&self.blobs, &params) {
                 Ok((hash, reader)) => Route::GetBlob(hash, reader),
                 Err(e) => Route::Reply(Err(e)),
@@ -281,6 +285,8 @@ impl Node {
         };
         if params.get("stream").and_then(Value::as_bool) != Some(true) {
             let outcome = self.agent.ask(&request, &mut |_| {}, &turn.cancel);
+            // Free the slot before answering: the caller may ask again at once.
+            drop(turn);
             let summary = outcome_summary(&outcome);
             reply(outcome.map(|r| methods::ask_result(&r, &session_id)), None);
             return summary;
@@ -317,6 +323,7 @@ impl Node {
                 }
             }
         });
+        drop(turn);
         let summary = outcome_summary(&outcome);
         if client_here {
             reply(outcome.map(|r| methods::ask_result(&r, &session_id)), Some(Stream::Final));

@@ -16,10 +16,12 @@ pub const ASK: &str = "link.ask";
 pub const CANCEL: &str = "link.cancel";
 pub const PUT_BLOB: &str = "link.put_blob";
 pub const GET_BLOB: &str = "link.get_blob";
+/// Forwarded audit records for a hub ([`crate::alp::audit`]).
+pub const AUDIT_PUSH: &str = "audit.push";
 
 /// Methods this build serves; anything else is `-32601`.
 pub fn is_known(method: &str) -> bool {
-    matches!(method, PING | ASK | CANCEL | PUT_BLOB | GET_BLOB)
+    matches!(method, PING | ASK | CANCEL | PUT_BLOB | GET_BLOB | AUDIT_PUSH)
 }
 
 /// One inbound `link.ask`.

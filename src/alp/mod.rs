@@ -3,6 +3,7 @@
 //! the CLI.
 
 pub mod ask;
+pub mod audit;
 pub mod blobs;
 pub mod client;
 pub mod dispatch;

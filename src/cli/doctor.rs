@@ -26,6 +26,7 @@ pub fn run(cmd: DoctorCmd, home: &ProfileHome) -> CliResult {
         let at = checks.iter().position(|c| c.name == "sessions").unwrap_or(checks.len());
         checks.splice(at..at, model_checks(home, &config, cmd.offline));
         checks.extend(gateway_checks(home));
+        checks.extend(audit_checks(home, &config));
     }
     let name_w = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in &checks {
@@ -91,4 +92,27 @@ fn gateway_checks(home: &ProfileHome) -> Vec<Check> {
         return vec![check, Check::new(Verdict::Warn, "telegram chats", fix)];
     }
     vec![check]
+}
+
+/// `audit.hub` must name a pinned peer, `logging.syslog` be a `tcp://` address.
+fn audit_checks(home: &ProfileHome, config: &Config) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let hub = config.audit.hub.trim();
+    if !hub.is_empty() {
+        checks.push(match crate::alp::ask::pinned(home, hub) {
+            Ok(peer) => {
+                let place = peer.address.unwrap_or_else(|| "local".into());
+                Check::new(Verdict::Ok, "audit hub", format!("{hub} ({place})"))
+            }
+            Err(e) => Check::new(Verdict::Fail, "audit hub", format!("audit.hub: {e}")),
+        });
+    }
+    let syslog = config.logging.syslog.trim();
+    if !syslog.is_empty() {
+        checks.push(match crate::audit::syslog::parse_url(syslog) {
+            Ok(address) => Check::new(Verdict::Ok, "syslog", format!("tcp {address}")),
+            Err(e) => Check::new(Verdict::Fail, "syslog", e),
+        });
+    }
+    checks
 }

@@ -1,11 +1,13 @@
 //! The command line: argh definitions, dispatch, and turning errors into one line for
 //! the user. The only layer that prints; everything below returns values and errors.
 
+mod audit_log;
 mod chat;
 mod daemon;
 mod doctor;
 mod logs;
 mod mcp;
+mod pair;
 mod peers;
 mod profile;
 mod schedule;
@@ -56,6 +58,8 @@ enum Command {
     Mcp(mcp::McpCmd),
     Schedule(schedule::ScheduleCmd),
     Logs(logs::LogsCmd),
+    Pair(pair::PairCmd),
+    AuditLog(audit_log::AuditLogCmd),
 }
 
 /// Runs the command line of this process.
@@ -91,6 +95,8 @@ fn run(args: Alpi) -> CliResult {
         Some(Command::Mcp(cmd)) => mcp::run(cmd, &home),
         Some(Command::Schedule(cmd)) => schedule::run(cmd, &home),
         Some(Command::Logs(cmd)) => logs::run(cmd, &home),
+        Some(Command::Pair(cmd)) => pair::run(cmd, &home),
+        Some(Command::AuditLog(cmd)) => audit_log::run(cmd, &home),
     }
 }
 

@@ -233,7 +233,8 @@ impl Daemon {
             }
             None => (None, None),
         };
-        let gateways = start_gateways(home);
+        let mut gateways = start_gateways(home);
+        gateways.extend(start_audit(home, &config));
         let served = Served {
             node,
             socket,
@@ -418,6 +419,31 @@ fn start_gateways(home: &ProfileHome) -> Vec<gateway::Running> {
     running
 }
 
+/// The audit forwarder, when `audit.hub` or `logging.syslog` is set, on its own thread.
+fn start_audit(home: &ProfileHome, config: &Config) -> Option<gateway::Running> {
+    if !crate::audit::forward::wanted(config) {
+        return None;
+    }
+    let mut forwarder = crate::audit::forward::Forwarder::open(home)
+        .map_err(|e| log::warn!("{}: audit forwarding not started: {e}", home.name()))
+        .ok()?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::Builder::new().name(format!("audit-{}", home.name())).spawn(move || {
+        forwarder.tick();
+        while gateway::pause(&flag, forwarder.poll()) {
+            forwarder.tick();
+        }
+    });
+    match thread {
+        Ok(_) => Some(gateway::Running::new(stop)),
+        Err(e) => {
+            log::warn!("{}: cannot start audit forwarding: {e}", home.name());
+            None
+        }
+    }
+}
+
 /// Takes `<home>/alp/daemon.lock` and writes our pid in it, or says who holds it.
 fn lock_profile(home: &ProfileHome) -> Result<File, Error> {
     let path = home.dir().join("alp").join("daemon.lock");
@@ -449,7 +475,7 @@ fn lock_profile(home: &ProfileHome) -> Result<File, Error> {
 }
 
 /// `host:port`, bracketing an IPv6 host.
-fn join_host_port(host: &str, port: u16) -> String {
+pub fn join_host_port(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {

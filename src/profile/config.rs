@@ -34,6 +34,8 @@ pub struct Config {
     pub budget: Budget,
     pub network: Network,
     pub alp: Alp,
+    pub audit: Audit,
+    pub logging: Logging,
     /// Provider connection lists, read by the agent layer.
     pub providers: Option<Value>,
     /// The whole document as read, unknown keys included.
@@ -59,6 +61,20 @@ pub struct Alp {
     pub tcp_port: Option<u16>,
 }
 
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Audit {
+    /// The pinned peer (its local id) that agent and approval records are pushed to.
+    pub hub: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Logging {
+    /// `tcp://host:port` of a syslog server that receives the same records (RFC 5424).
+    pub syslog: String,
+}
+
 /// Keys this build reads, as dotted paths; sections list their children.
 const KNOWN: &[(&str, &[&str])] = &[
     ("model", &[]),
@@ -66,6 +82,8 @@ const KNOWN: &[(&str, &[&str])] = &[
     ("budget", &["daily_usd"]),
     ("network", &["host"]),
     ("alp", &["tcp_port"]),
+    ("audit", &["hub"]),
+    ("logging", &["syslog"]),
     ("gateway", &["imap"]),
     ("providers", &["*"]),
     ("pricing", &["*"]),

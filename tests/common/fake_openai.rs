@@ -179,3 +179,10 @@ pub fn serve_scripted(listener: TcpListener) {
         });
     }
 }
+
+/// The tool names offered in the `n`th request.
+pub fn tool_names(fake: &FakeProvider, n: usize) -> Vec<String> {
+    let requests = fake.requests.lock().unwrap();
+    let tools = requests[n].get("tools").and_then(Value::as_array).unwrap_or_default();
+    tools.iter().filter_map(|t| t.get("function")?.get("name")?.as_str().map(str::to_owned)).collect()
+}

@@ -7,6 +7,8 @@ use std::process::{Command, Output, Stdio};
 
 pub struct Sandbox {
     dir: tempfile::TempDir,
+    /// Extra environment for every command (tuning knobs such as `ALPI_AUDIT_POLL_MS`).
+    env: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 pub struct Run {
@@ -17,7 +19,12 @@ pub struct Run {
 
 impl Sandbox {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("temp dir") }
+        Self { dir: tempfile::tempdir().expect("temp dir"), env: Default::default() }
+    }
+
+    /// Sets `key=value` for every command started from now on.
+    pub fn set_env(&self, key: &str, value: &str) {
+        self.env.borrow_mut().push((key.to_owned(), value.to_owned()));
     }
 
     /// The fake `$HOME`.
@@ -43,6 +50,7 @@ impl Sandbox {
             .env_remove("ALPI_PROFILE")
             .env_remove("ALPI_LOG")
             .stdin(Stdio::null());
+        cmd.envs(self.env.borrow().iter().map(|(k, v)| (k, v)));
         cmd
     }
 
