@@ -11,8 +11,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::io::BufRead;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use alpi::alp::client::{Client, Route};
@@ -44,18 +43,7 @@ fn main() {
         homes.push((home, keys));
     }
 
-    let mut daemon = Command::new(&bin)
-        .args(["daemon", "run"])
-        .env("HOME", dir.path())
-        .env_remove("ALPI_HOME")
-        .env_remove("ALPI_PROFILE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    std::io::BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut ready).unwrap();
-    assert!(ready.contains("serving"), "daemon did not start: {ready:?}");
+    let mut daemon = common::daemon(&bin, dir.path());
     std::thread::sleep(Duration::from_millis(500)); // let start-up allocations settle
     let idle_rss = common::vm_kib(daemon.id(), "VmRSS:");
 

@@ -12,7 +12,7 @@ mod mail_servers;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// A Bot API stand-in: every getUpdates is answered with nothing after 30 s.
@@ -55,19 +55,6 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
 
-fn jobs_json(count: usize) -> String {
-    let jobs: Vec<String> = (0..count)
-        .map(|i| {
-            format!(
-                r#"{{"id": "{i:08x}", "kind": "cron", "prompt": "job {i}", "notify": false, "expression": "{} {} * * *"}}"#,
-                i % 60,
-                i % 24
-            )
-        })
-        .collect();
-    format!("[{}]", jobs.join(",\n"))
-}
-
 struct Figures {
     rss: u64,
     peak: u64,
@@ -88,20 +75,10 @@ fn idle_daemon(bin: &str, jobs: usize, env: &str, window: u64) -> Figures {
     alpi(&["profile", "create", "family"]);
     let root = home.path().join(".alpi");
     std::fs::create_dir_all(root.join("schedule")).unwrap();
-    std::fs::write(root.join("schedule/jobs.json"), jobs_json(jobs)).unwrap();
+    std::fs::write(root.join("schedule/jobs.json"), common::jobs_json(jobs)).unwrap();
     std::fs::write(root.join(".env"), env).unwrap();
 
-    let mut daemon = Command::new(bin)
-        .args(["daemon", "run"])
-        .env("HOME", home.path())
-        .env_remove("ALPI_HOME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut ready).unwrap();
-    assert!(ready.contains("serving"), "daemon did not start: {ready:?}");
+    let mut daemon = common::daemon(bin, home.path());
     std::thread::sleep(Duration::from_secs(5));
     let (cpu_before, rss) = (cpu_seconds(daemon.id()), common::vm_kib(daemon.id(), "VmRSS:"));
     std::thread::sleep(Duration::from_secs(window));

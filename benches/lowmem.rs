@@ -9,7 +9,6 @@ mod common;
 #[path = "../tests/common/fake_openai.rs"]
 mod fake_openai;
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 
@@ -59,17 +58,7 @@ fn main() {
     alpi(&["-p", "home", "peers", "add", "phone", &phone_key, "--allow", "link.ask"]);
     alpi(&["-p", "phone", "peers", "add", "home", &home_key]);
 
-    let mut daemon = Command::new(&bin)
-        .args(["daemon", "run"])
-        .env("HOME", home.path())
-        .env_remove("ALPI_HOME")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut ready).unwrap();
-    assert!(ready.contains("serving"), "daemon did not start: {ready:?}");
+    let mut daemon = common::daemon(&bin, home.path());
     let idle = common::vm_kib(daemon.id(), "VmHWM:");
 
     let mut chat = Command::new(&bin);

@@ -112,19 +112,6 @@ fn peers_curve(count: usize) {
     println!("scale.peers.{count}.noise_lookup.median {:.2} us", median_us(&mut lookup));
 }
 
-fn jobs_json(count: usize) -> String {
-    let jobs: Vec<String> = (0..count)
-        .map(|i| {
-            format!(
-                r#"{{"id": "{i:08x}", "kind": "cron", "prompt": "job {i}", "notify": false, "expression": "{} {} * * *"}}"#,
-                i % 60,
-                i % 24
-            )
-        })
-        .collect();
-    format!("[{}]", jobs.join(",\n"))
-}
-
 /// `alpi schedule run-once` with `count` jobs, none due: what one scheduler pass costs.
 fn jobs_curve(bin: &str, label: &str, count: usize) {
     let dir = tempfile::tempdir().unwrap();
@@ -136,7 +123,7 @@ fn jobs_curve(bin: &str, label: &str, count: usize) {
     alpi(&["peers", "key"]);
     let schedule = dir.path().join(".alpi/schedule");
     std::fs::create_dir_all(&schedule).unwrap();
-    std::fs::write(schedule.join("jobs.json"), jobs_json(count)).unwrap();
+    std::fs::write(schedule.join("jobs.json"), common::jobs_json(count)).unwrap();
     alpi(&["schedule", "run-once"]); // anchors every job in runs.json
     let (time, rss) = timed_runs(bin, dir.path(), &["schedule", "run-once"], "", 5);
     println!("scale.jobs.{count}.run_once{label}.median {time:.2} ms");

@@ -90,3 +90,36 @@ pub fn run_with_peak(cmd: &mut std::process::Command, input: &[u8]) -> Peak {
     let stdout = reader.map(|r| r.join().unwrap_or_default()).unwrap_or_default();
     Peak { code, kib: peak, stdout }
 }
+
+/// `alpi daemon run` for the profiles under `home`, once it says it is serving.
+pub fn daemon(bin: &str, home: &std::path::Path) -> std::process::Child {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut daemon = Command::new(bin)
+        .args(["daemon", "run"])
+        .env("HOME", home)
+        .env_remove("ALPI_HOME")
+        .env_remove("ALPI_PROFILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the daemon");
+    let mut ready = String::new();
+    std::io::BufReader::new(daemon.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+    assert!(ready.contains("serving"), "daemon did not start: {ready:?}");
+    daemon
+}
+
+/// `count` cron jobs in the original's `jobs.json` format, spread over the day.
+pub fn jobs_json(count: usize) -> String {
+    let jobs: Vec<String> = (0..count)
+        .map(|i| {
+            format!(
+                r#"{{"id": "{i:08x}", "kind": "cron", "prompt": "job {i}", "notify": false, "expression": "{} {} * * *"}}"#,
+                i % 60,
+                i % 24
+            )
+        })
+        .collect();
+    format!("[{}]", jobs.join(",\n"))
+}
