@@ -50,6 +50,17 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` redacted, with every occurrence of the `known` secret values (of 8 characters
+/// or more: shorter ones would hide ordinary words) replaced too; for messages that may
+/// quote a key whatever its shape, such as a provider echoing a refused one.
+pub fn redact_known(text: &str, known: &[&str]) -> String {
+    let mut out = redact(text).into_owned();
+    for secret in known.iter().filter(|s| s.len() >= 8) {
+        out = out.replace(secret, MARK);
+    }
+    out
+}
+
 /// The end of a secret starting at byte `i`, if one does.
 fn secret_at(text: &str, i: usize) -> Option<usize> {
     let rest = &text[i..];

@@ -1,6 +1,7 @@
 //! The command line: argh definitions, dispatch, and turning errors into one line for
 //! the user. The only layer that prints; everything below returns values and errors.
 
+mod audit;
 mod chat;
 mod daemon;
 mod doctor;
@@ -56,6 +57,7 @@ enum Command {
     Mcp(mcp::McpCmd),
     Schedule(schedule::ScheduleCmd),
     Logs(logs::LogsCmd),
+    Audit(audit::AuditCmd),
 }
 
 /// Runs the command line of this process.
@@ -91,6 +93,7 @@ fn run(args: Alpi) -> CliResult {
         Some(Command::Mcp(cmd)) => mcp::run(cmd, &home),
         Some(Command::Schedule(cmd)) => schedule::run(cmd, &home),
         Some(Command::Logs(cmd)) => logs::run(cmd, &home),
+        Some(Command::Audit(cmd)) => audit::run(cmd, &home),
     }
 }
 

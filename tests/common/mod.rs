@@ -130,12 +130,17 @@ impl Sandbox {
     }
 
     fn try_daemon_with(&self, args: &[&str], run_args: &[&str]) -> Result<Daemon, (Option<i32>, String)> {
-        use std::io::{BufRead, Read};
         let mut full: Vec<&str> = args.to_vec();
         full.extend(["daemon", "run"]);
         full.extend(run_args);
-        let mut child =
-            self.cmd(&full).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn daemon");
+        Self::start_daemon(&mut self.cmd(&full))
+    }
+
+    /// Spawns `cmd` (an `alpi … daemon run` from [`Sandbox::cmd`], its environment set
+    /// by the caller) and waits for its readiness line.
+    pub fn start_daemon(cmd: &mut Command) -> Result<Daemon, (Option<i32>, String)> {
+        use std::io::{BufRead, Read};
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn daemon");
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         if line.is_empty() {
