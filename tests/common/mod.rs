@@ -216,3 +216,29 @@ pub fn noise_handshake(
     stream.write_all(&noise::handshake_frame(&hs.write().unwrap())).unwrap();
     (stream, hs.finish().unwrap())
 }
+
+/// Lifts pinned peer `id`'s rate limit, for tests whose peer calls far more than 60
+/// times a minute.
+pub fn lift_rate_limit(alp_dir: &Path, id: &str) {
+    let files = alpi::alp::peers::PeerFiles::new(alp_dir);
+    let limit: serde_norway::Value = serde_norway::from_str("per_minute: 100000").unwrap();
+    let lift = |peers: &mut Vec<alpi::alp::peers::Peer>| {
+        peers.iter_mut().filter(|p| p.id == id).for_each(|p| p.rate_limit = Some(limit.clone()));
+        Ok(())
+    };
+    files.update(lift).unwrap();
+}
+
+/// One ALP.1 request line on a Unix socket and whatever comes back before the server
+/// closes (nothing, for a silent drop).
+pub fn unix_request(sock: &Path, line: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut answer = Vec::new();
+    if let Ok(mut s) = std::os::unix::net::UnixStream::connect(sock) {
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+        let _ = s.write_all(line);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let _ = s.read_to_end(&mut answer);
+    }
+    answer
+}
