@@ -4,7 +4,8 @@
 //! in `gateway/imap-state.json`, so a restart neither answers twice nor misses mail.
 //! Automated mail (no-reply senders, `Auto-Submitted`, bulk and list mail) is skipped.
 
-mod imap;
+#[doc(hidden)]
+pub mod imap;
 mod mime;
 mod smtp;
 
