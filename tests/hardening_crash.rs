@@ -1,6 +1,7 @@
 //! Crash safety: the daemon is killed with SIGKILL at random points while pinned
-//! requests append to the replay journal, unpinned senders fill pending_peers.yaml, a
-//! peer uploads blobs, and the CLI adds peers and jobs beside it. After every kill:
+//! requests append to the replay journal, a peer's `link.ask` turns save sessions,
+//! unpinned senders fill pending_peers.yaml, a peer uploads blobs, and the CLI adds
+//! peers and jobs beside it. After every kill:
 //! every state file parses, nothing acknowledged before the kill is lost, no blob lies
 //! half-written under its final name, and after the restart a request accepted before
 //! the kill, sent again byte for byte, is refused.
@@ -55,6 +56,41 @@ struct Acked {
     blobs: Vec<String>,
     peers: Vec<String>,
     jobs: usize,
+    sessions: Vec<String>,
+}
+
+/// A model server that survives clients killed mid-request: every request gets one
+/// short streamed answer.
+fn sturdy_model() -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let answer = concat!(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"noted\"}}]}\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n"
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(&stream);
+                let (mut line, mut length) = (String::new(), 0);
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let _ = reader.read_exact(&mut vec![0; length]);
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    answer.len()
+                );
+                let _ = (&stream).write_all(format!("{head}{answer}").as_bytes());
+            });
+        }
+    });
+    port
 }
 
 struct World {
@@ -68,11 +104,12 @@ struct World {
 
 fn world() -> World {
     let (home, laptop) = (Sandbox::new(), Sandbox::new());
+    home.configure_fake_model(sturdy_model(), "");
     let home_key = home.ok(&["peers", "key"]).stdout.trim().to_owned();
     let laptop_key = laptop.ok(&["peers", "key"]).stdout.trim().to_owned();
     home.ok(&["peers", "add", "laptop", &laptop_key, "--allow", BLOB_METHODS]);
     let friend = Keypair::from_seed([42; 32]);
-    home.ok(&["peers", "add", "friend", &friend.identity().to_string(), "--allow", "link.ping"]);
+    home.ok(&["peers", "add", "friend", &friend.identity().to_string(), "--allow", "link.ping,link.ask"]);
     common::lift_rate_limit(&home.root().join("alp"), "friend");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let bind = format!("127.0.0.1:{port}");
@@ -102,6 +139,24 @@ fn workers(
                 let line = ping_line(&w.friend, &w.home_id);
                 if !common::unix_request(&sock, &line).is_empty() {
                     acked.lock().unwrap().pings.push(line);
+                }
+            }
+        })
+    };
+    let asks = {
+        let (w, stop, acked) = (w.clone(), stop.clone(), acked.clone());
+        std::thread::spawn(move || {
+            let client = alpi::alp::client::Client::new(&w.friend);
+            let peer = alpi::alp::peers::Peer::new("home", w.home_id.clone(), vec![]);
+            let route = alpi::alp::client::Route::Unix(w.home.root().join("alp/alp.sock"));
+            while !stop.load(Ordering::SeqCst) {
+                let params = Object::new().with("prompt", "note this");
+                let timeout = Duration::from_secs(10);
+                let Ok(reply) = client.call(&peer, &route, "link.ask", params, timeout, &mut |_| {}) else {
+                    continue;
+                };
+                if let Some(id) = reply.result.get("session_id").and_then(Value::as_str) {
+                    acked.lock().unwrap().sessions.push(id.to_owned());
                 }
             }
         })
@@ -183,7 +238,7 @@ fn workers(
             }
         })
     };
-    vec![pinned, unpinned, blobs, cli]
+    vec![pinned, asks, unpinned, blobs, cli]
 }
 
 /// Every JSON, JSON-lines and YAML file of the profile parses (temps, dot-named, are
@@ -212,6 +267,12 @@ fn every_file_parses(dir: &Path) {
 fn check_after_kill(w: &World, acked: &Acked, all_peers: &[String], all_blobs: &[String], jobs: usize) {
     let root = w.home.root();
     every_file_parses(&root);
+    for id in &acked.sessions {
+        assert!(
+            root.join("sessions").join(format!("{id}.json")).exists(),
+            "session {id} answered, then lost"
+        );
+    }
     let files = PeerFiles::new(&root.join("alp"));
     let peers = files.load().expect("peers.yaml loads");
     for id in all_peers {
@@ -240,7 +301,7 @@ fn kill_nine_at_random_points_loses_nothing_acknowledged() {
     let kills: u64 = if std::env::var_os("ALPI_SOAK").is_some() { 200 } else { 20 };
     let w = Arc::new(world());
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let (mut all_peers, mut all_blobs, mut jobs) = (Vec::new(), Vec::new(), 0);
+    let (mut all_peers, mut all_blobs, mut jobs, mut sessions) = (Vec::new(), Vec::new(), 0, 0);
     let mut replays_refused = 0;
     let mut previous: Vec<Vec<u8>> = Vec::new();
     let sock: PathBuf = w.home.root().join("alp/alp.sock");
@@ -264,11 +325,17 @@ fn kill_nine_at_random_points_loses_nothing_acknowledged() {
         all_peers.extend(acked.peers.iter().cloned());
         all_blobs.extend(acked.blobs.iter().cloned());
         jobs += acked.jobs;
+        sessions += acked.sessions.len();
         check_after_kill(&w, &acked, &all_peers, &all_blobs, jobs);
         previous = acked.pings;
     }
     println!("soak.kills {kills}");
-    println!("soak.kills.acked {} peers, {} blobs, {jobs} jobs", all_peers.len(), all_blobs.len());
+    println!(
+        "soak.kills.acked {} peers, {} blobs, {jobs} jobs, {sessions} sessions",
+        all_peers.len(),
+        all_blobs.len()
+    );
     println!("soak.kills.replays_refused {replays_refused}");
     assert!(replays_refused > 0 && !all_blobs.is_empty() && !all_peers.is_empty(), "the workload ran");
+    assert!(sessions > 0, "link.ask turns ran");
 }
