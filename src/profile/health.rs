@@ -221,13 +221,14 @@ fn walk_modes(path: &Path, skip: Option<&Path>, public: &Path, found: &mut Vec<L
     }
 }
 
-/// One check over [`loose_modes`], for `alpi doctor`.
+/// One check over [`loose_modes`], for `alpi doctor`: a warning (the keys, `.env` and
+/// the secrets directory have their own failing checks); `alpi audit` fails on it.
 pub fn check_all_modes(home: &ProfileHome) -> Check {
     let loose = loose_modes(home);
     match loose.first() {
         None => Check::new(Verdict::Ok, "file modes", "every file 0600, every directory 0700"),
         Some(first) => Check::new(
-            Verdict::Fail,
+            Verdict::Warn,
             "file modes",
             format!(
                 "{} entries too open, first {} ({:04o}) — `alpi audit` lists them with the fix",
