@@ -129,6 +129,16 @@ mod tests {
     }
 
     #[test]
+    fn known_values_are_hidden_whatever_their_shape() {
+        let echoed = "Incorrect API key provided: q7Zp-unshaped-3e9f; also sk-proj-abcdefghijklmnop1234";
+        assert_eq!(
+            redact_known(echoed, &["q7Zp-unshaped-3e9f", "short", ""]),
+            "Incorrect API key provided: [REDACTED]; also [REDACTED]"
+        );
+        assert_eq!(redact_known("a short word", &["short"]), "a short word", "under 8 characters: kept");
+    }
+
+    #[test]
     fn leaves_ordinary_text_alone() {
         for text in [
             "ask-me later",
