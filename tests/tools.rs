@@ -441,3 +441,108 @@ fn terminal_background_refuses_unknown_pids_and_dangerous_commands() {
     drop(env);
     assert!(always.1.is_empty(), "the approver is never even asked");
 }
+
+#[test]
+fn the_deny_list_holds_against_dot_dot_symlinked_directories_tilde_user_and_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut none = NoApprover;
+    let mut env = env(dir.path(), &mut none);
+    let profile = dir.path().join("profile");
+    let secrets = profile.join("alp/secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    std::fs::write(secrets.join("alp_key.pem"), "PRIVATE").unwrap();
+    std::fs::write(dir.path().join("ws/.ENV"), "TOKEN=sk-x").unwrap();
+    std::os::unix::fs::symlink(&secrets, dir.path().join("ws/keys")).unwrap();
+    std::os::unix::fs::symlink(&profile, dir.path().join("ws/p")).unwrap();
+    let p = profile.display();
+    for (tool, path) in [
+        // `..` through a directory that does not exist yet: write_file would create it.
+        ("write_file", format!("{p}/alp/new/../secrets/planted")),
+        ("write_file", "p/alp/x/../secrets/planted".to_owned()),
+        ("read_file", "keys/../secrets/alp_key.pem".to_owned()),
+        // A new file in a symlinked secret directory: nothing there to canonicalize yet.
+        ("write_file", "keys/planted".to_owned()),
+        ("list_dir", "keys".to_owned()),
+        ("read_file", "~root/.ssh/id_ed25519".to_owned()),
+        ("read_file", "~nobody/.alpi/.env".to_owned()),
+        ("read_file", ".ENV".to_owned()),
+        ("write_file", "notes/.Env.Production".to_owned()),
+        ("read_file", "ID_RSA".to_owned()),
+        ("read_file", format!("{p}/ALP/Secrets/alp_key.pem")),
+    ] {
+        let args = format!(r#"{{"path":"{path}","content":"x"}}"#);
+        let out = call(&mut env, tool, &args);
+        assert!(!out.ok && out.text.starts_with("refused:"), "{tool} {path}: {}", out.text);
+        assert!(!out.text.contains("PRIVATE") && !out.text.contains("sk-x"), "{}", out.text);
+    }
+    assert!(!secrets.join("planted").exists() && !profile.join("alp/new").exists());
+    let fine = call(&mut env, "write_file", r#"{"path":"a/b/../c.txt","content":"x"}"#);
+    assert!(fine.ok, "{}", fine.text);
+    assert!(dir.path().join("ws/a/c.txt").exists());
+}
+
+/// A DNS server on 127.0.0.1 that rebinds: its first A answer for any name is
+/// 127.0.0.1, every later one 127.0.0.2 (TTL 0, never cached); AAAA has no answer.
+fn rebinding_dns() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut answered_a = false;
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let query = &buf[..n];
+            let end = 12 + query[12..].iter().position(|&b| b == 0).unwrap() + 5;
+            let is_a = query[end - 4..end - 2] == [0, 1];
+            let mut reply = query[..2].to_vec();
+            reply.extend([0x81, 0x80, 0, 1, 0, is_a as u8, 0, 0, 0, 0]);
+            reply.extend(&query[12..end]);
+            if is_a {
+                let last = if answered_a { 2 } else { 1 };
+                answered_a = true;
+                reply.extend([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 127, 0, 0, last]);
+            }
+            socket.send_to(&reply, from).unwrap();
+        }
+    });
+    port
+}
+
+/// The name resolves once per hop and the connection goes to the address checked:
+/// a rebinding server cannot swap in a private address between the check and the
+/// connect, nor through a redirect back to the same name. (`ALPI_DNS` is read from
+/// the environment, so the fetch runs in a child process of this test binary.)
+#[test]
+fn web_fetch_pins_the_checked_address_against_dns_rebinding() {
+    let again = "HTTP/1.1 302 Found\r\nlocation: /again\r\ncontent-length: 0\r\n\r\n".to_owned();
+    let (port, public_hits) = http_server("127.0.0.1", again);
+    let listener = std::net::TcpListener::bind(("127.0.0.2", port)).unwrap();
+    let private_hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = private_hits.clone();
+    std::thread::spawn(move || {
+        for _ in listener.incoming() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "rebinding_child", "--nocapture", "--test-threads=1"])
+        .env("REBIND_CHILD_PORT", port.to_string())
+        .env("ALPI_DNS", format!("127.0.0.1:{}", rebinding_dns()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("refused:") && text.contains("127.0.0.2"), "{text}");
+    assert_eq!(public_hits.load(std::sync::atomic::Ordering::SeqCst), 1, "the checked address was used");
+    assert_eq!(private_hits.load(std::sync::atomic::Ordering::SeqCst), 0, "the rebound one never");
+}
+
+#[test]
+fn rebinding_child() {
+    let Ok(port) = std::env::var("REBIND_CHILD_PORT") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut none = NoApprover;
+    let mut env = env(dir.path(), &mut none);
+    env.fetch_filter = Some(|ip| ip == std::net::IpAddr::from([127, 0, 0, 1]));
+    let out = call(&mut env, "web_fetch", &format!(r#"{{"url":"http://rebind.test:{port}/"}}"#));
+    println!("{}", out.text);
+}

@@ -115,6 +115,7 @@ impl Model for HttpModel {
             let status = response.status;
             let body = response.bytes(ERROR_BODY_LIMIT).unwrap_or_default();
             let message = provider::error_message(status, &body, &self.route);
+            let message = super::redact::redact_known(&message, &[self.key.as_deref().unwrap_or_default()]);
             return Err(ModelError { message, retryable: status == 429 || status >= 500 });
         }
         let mut decoder = self.route.api.stream_decoder();

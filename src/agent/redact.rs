@@ -50,6 +50,17 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` redacted, with every occurrence of the `known` secret values (of 8 characters
+/// or more: shorter ones would hide ordinary words) replaced too; for messages that may
+/// quote a key whatever its shape, such as a provider echoing a refused one.
+pub fn redact_known(text: &str, known: &[&str]) -> String {
+    let mut out = redact(text).into_owned();
+    for secret in known.iter().filter(|s| s.len() >= 8) {
+        out = out.replace(secret, MARK);
+    }
+    out
+}
+
 /// The end of a secret starting at byte `i`, if one does.
 fn secret_at(text: &str, i: usize) -> Option<usize> {
     let rest = &text[i..];
@@ -115,6 +126,16 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(redact(input), expected, "{input}");
         }
+    }
+
+    #[test]
+    fn known_values_are_hidden_whatever_their_shape() {
+        let echoed = "Incorrect API key provided: q7Zp-unshaped-3e9f; also sk-proj-abcdefghijklmnop1234";
+        assert_eq!(
+            redact_known(echoed, &["q7Zp-unshaped-3e9f", "short", ""]),
+            "Incorrect API key provided: [REDACTED]; also [REDACTED]"
+        );
+        assert_eq!(redact_known("a short word", &["short"]), "a short word", "under 8 characters: kept");
     }
 
     #[test]

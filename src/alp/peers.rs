@@ -361,7 +361,18 @@ impl PeerFiles {
 /// A YAML list of `T`, skipping entries that do not parse as one.
 fn load_list<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     let Some(bytes) = fsio::read_optional(path)? else { return Ok(Vec::new()) };
-    let doc: Option<Value> = serde_norway::from_slice(&bytes)
+    parse_list(path, &bytes)
+}
+
+/// peers.yaml and pending_peers.yaml as [`PeerFiles`] reads them, from bytes (for the
+/// fuzz targets).
+#[doc(hidden)]
+pub fn parse_lists(bytes: &[u8]) -> (Result<Vec<Peer>>, Result<Vec<Pending>>) {
+    (parse_list(Path::new("peers.yaml"), bytes), parse_list(Path::new("pending_peers.yaml"), bytes))
+}
+
+fn parse_list<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Vec<T>> {
+    let doc: Option<Value> = serde_norway::from_slice(bytes)
         .map_err(|e| Error::Malformed { path: path.to_owned(), message: e.to_string() })?;
     match doc {
         None | Some(Value::Null) => Ok(Vec::new()),

@@ -23,6 +23,10 @@ pub const MAX_NONCE_LEN: usize = 64;
 /// by a pinned peer with an absurd rate limit; past it, new envelopes are refused.
 pub const MAX_ENTRIES: usize = 1 << 16;
 const COMPACT_AT: usize = 2048;
+/// Bytes kept allocated past the journal's end (about 500 records), renewed every
+/// [`RESERVE_EVERY`] appends, so a full disk does not make us refuse pinned peers.
+const RESERVE_BYTES: i64 = 64 * 1024;
+const RESERVE_EVERY: usize = 100;
 
 type Nonce = heapless::String<MAX_NONCE_LEN>;
 
@@ -69,6 +73,7 @@ impl ReplayGuard {
             }
         }
         let file = open_journal(path)?;
+        reserve_ahead(&file);
         guard.journal = Some(Journal { path: path.to_owned(), file, records });
         guard.expire(now_micros);
         Ok(guard)
@@ -96,6 +101,9 @@ impl ReplayGuard {
                 return Verdict::Refused;
             }
             journal.records += 1;
+            if journal.records % RESERVE_EVERY == 0 {
+                reserve_ahead(&journal.file);
+            }
         }
         let (from, nonce) = key;
         self.remember(now_micros, from, nonce);
@@ -142,12 +150,27 @@ impl ReplayGuard {
             .and_then(|()| open_journal(&journal.path));
         match rewritten {
             Ok(file) => {
+                reserve_ahead(&file);
                 journal.file = file;
                 journal.records = live;
             }
             Err(e) => log::warn!("could not compact the replay journal: {e}"),
         }
     }
+}
+
+/// Allocates [`RESERVE_BYTES`] past the end without changing the file's length (Linux
+/// and Android; elsewhere appends on a full disk fail and envelopes are refused).
+fn reserve_ahead(file: &File) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let Ok(meta) = file.metadata() {
+        use std::os::fd::AsRawFd;
+        let end = meta.len() as libc::off_t;
+        // SAFETY: fallocate on a descriptor we own; KEEP_SIZE leaves the length alone.
+        unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, end, RESERVE_BYTES as _) };
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = file;
 }
 
 fn open_journal(path: &Path) -> fsio::Result<File> {

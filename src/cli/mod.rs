@@ -1,6 +1,7 @@
 //! The command line: argh definitions, dispatch, and turning errors into one line for
 //! the user. The only layer that prints; everything below returns values and errors.
 
+mod audit;
 mod audit_log;
 mod chat;
 mod daemon;
@@ -60,6 +61,7 @@ enum Command {
     Logs(logs::LogsCmd),
     Pair(pair::PairCmd),
     AuditLog(audit_log::AuditLogCmd),
+    Audit(audit::AuditCmd),
 }
 
 /// Runs the command line of this process.
@@ -97,6 +99,7 @@ fn run(args: Alpi) -> CliResult {
         Some(Command::Logs(cmd)) => logs::run(cmd, &home),
         Some(Command::Pair(cmd)) => pair::run(cmd, &home),
         Some(Command::AuditLog(cmd)) => audit_log::run(cmd, &home),
+        Some(Command::Audit(cmd)) => audit::run(cmd, &home),
     }
 }
 

@@ -65,6 +65,7 @@ pub fn check_profile(home: &ProfileHome) -> Vec<Check> {
     checks.extend(check_config(&home.config_path()));
     checks.push(check_dotenv(&home.env_path()));
     checks.push(check_sessions(&home.dir().join("sessions")));
+    checks.push(check_all_modes(home));
     checks
 }
 
@@ -169,5 +170,72 @@ fn check_dotenv(path: &Path) -> Check {
     match fsio::mode_of(path) {
         None => Check::new(Verdict::Ok, ".env", "absent (no secrets stored)"),
         Some(_) => check_mode(".env", path, SECRET_FILE),
+    }
+}
+
+/// A file or directory of the profile whose mode lets more than its owner in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LooseMode {
+    pub path: std::path::PathBuf,
+    pub mode: u32,
+    pub want: u32,
+}
+
+impl LooseMode {
+    /// The command that fixes it.
+    pub fn fix(&self) -> String {
+        format!("chmod {:o} '{}'", self.want, self.path.display())
+    }
+}
+
+/// Every entry under the profile (the other profiles excluded, symlinks not followed)
+/// whose mode grants more than it should: directories 0700, files and sockets 0600,
+/// the public key 0644. Stricter modes pass.
+pub fn loose_modes(home: &ProfileHome) -> Vec<LooseMode> {
+    let skip = home.name().is_default().then(|| home.root().profiles_dir());
+    let mut found = Vec::new();
+    walk_modes(home.dir(), skip.as_deref(), &home.keys().public_path(), &mut found);
+    found
+}
+
+fn walk_modes(path: &Path, skip: Option<&Path>, public: &Path, found: &mut Vec<LooseMode>) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return };
+    let kind = meta.file_type();
+    let want = match () {
+        _ if kind.is_symlink() => return,
+        _ if kind.is_dir() => PRIVATE_DIR,
+        _ if path == public => PUBLIC_FILE,
+        _ => SECRET_FILE,
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & !want != 0 {
+        found.push(LooseMode { path: path.to_owned(), mode, want });
+    }
+    if kind.is_dir() && Some(path) != skip {
+        let mut entries: Vec<_> = std::fs::read_dir(path).into_iter().flatten().flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            walk_modes(&entry.path(), skip, public, found);
+        }
+    }
+}
+
+/// One check over [`loose_modes`], for `alpi doctor`: a warning (the keys, `.env` and
+/// the secrets directory have their own failing checks); `alpi audit` fails on it.
+pub fn check_all_modes(home: &ProfileHome) -> Check {
+    let loose = loose_modes(home);
+    match loose.first() {
+        None => Check::new(Verdict::Ok, "file modes", "every file 0600, every directory 0700"),
+        Some(first) => Check::new(
+            Verdict::Warn,
+            "file modes",
+            format!(
+                "{} entries too open, first {} ({:04o}) — `alpi audit` lists them with the fix",
+                loose.len(),
+                first.path.display(),
+                first.mode
+            ),
+        ),
     }
 }

@@ -34,10 +34,15 @@ pub struct FakeTelegram {
 
 impl FakeTelegram {
     pub fn start() -> FakeTelegram {
+        Self::start_with_token("123456:TEST-token")
+    }
+
+    /// A server that answers only requests naming `token`.
+    pub fn start_with_token(token: &str) -> FakeTelegram {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new((Mutex::new(Inner { next_id: 100, ..Inner::default() }), Condvar::new()));
-        let fake = FakeTelegram { port, token: "123456:TEST-token".into(), state };
+        let fake = FakeTelegram { port, token: token.into(), state };
         let server = fake.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 pub struct Sandbox {
     dir: tempfile::TempDir,
     /// Extra environment for every command (tuning knobs such as `ALPI_AUDIT_POLL_MS`).
-    env: std::cell::RefCell<Vec<(String, String)>>,
+    env: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 pub struct Run {
@@ -24,7 +24,7 @@ impl Sandbox {
 
     /// Sets `key=value` for every command started from now on.
     pub fn set_env(&self, key: &str, value: &str) {
-        self.env.borrow_mut().push((key.to_owned(), value.to_owned()));
+        self.env.lock().unwrap().push((key.to_owned(), value.to_owned()));
     }
 
     /// The fake `$HOME`.
@@ -50,7 +50,7 @@ impl Sandbox {
             .env_remove("ALPI_PROFILE")
             .env_remove("ALPI_LOG")
             .stdin(Stdio::null());
-        cmd.envs(self.env.borrow().iter().map(|(k, v)| (k, v)));
+        cmd.envs(self.env.lock().unwrap().iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -138,12 +138,17 @@ impl Sandbox {
     }
 
     fn try_daemon_with(&self, args: &[&str], run_args: &[&str]) -> Result<Daemon, (Option<i32>, String)> {
-        use std::io::{BufRead, Read};
         let mut full: Vec<&str> = args.to_vec();
         full.extend(["daemon", "run"]);
         full.extend(run_args);
-        let mut child =
-            self.cmd(&full).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn daemon");
+        Self::start_daemon(&mut self.cmd(&full))
+    }
+
+    /// Spawns `cmd` (an `alpi … daemon run` from [`Sandbox::cmd`], its environment set
+    /// by the caller) and waits for its readiness line.
+    pub fn start_daemon(cmd: &mut Command) -> Result<Daemon, (Option<i32>, String)> {
+        use std::io::{BufRead, Read};
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn daemon");
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         if line.is_empty() {
@@ -218,4 +223,30 @@ pub fn noise_handshake(
     hs.read(&msg).unwrap();
     stream.write_all(&noise::handshake_frame(&hs.write().unwrap())).unwrap();
     (stream, hs.finish().unwrap())
+}
+
+/// Lifts pinned peer `id`'s rate limit, for tests whose peer calls far more than 60
+/// times a minute.
+pub fn lift_rate_limit(alp_dir: &Path, id: &str) {
+    let files = alpi::alp::peers::PeerFiles::new(alp_dir);
+    let limit: serde_norway::Value = serde_norway::from_str("per_minute: 100000").unwrap();
+    let lift = |peers: &mut Vec<alpi::alp::peers::Peer>| {
+        peers.iter_mut().filter(|p| p.id == id).for_each(|p| p.rate_limit = Some(limit.clone()));
+        Ok(())
+    };
+    files.update(lift).unwrap();
+}
+
+/// One ALP.1 request line on a Unix socket and whatever comes back before the server
+/// closes (nothing, for a silent drop).
+pub fn unix_request(sock: &Path, line: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut answer = Vec::new();
+    if let Ok(mut s) = std::os::unix::net::UnixStream::connect(sock) {
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+        let _ = s.write_all(line);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let _ = s.read_to_end(&mut answer);
+    }
+    answer
 }

@@ -66,7 +66,10 @@ pub fn secret_finding(word: &str) -> Option<Finding> {
         .max_by_key(|f| f.severity)
 }
 
+/// Names are compared lowercased: on a case-insensitive file system (macOS, Windows
+/// shares) `.ENV` and `ID_RSA` are the same files.
 fn secret(path: &str) -> Option<Finding> {
+    let path = path.to_lowercase();
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
     let last = *parts.last()?;
     if last == "environ" && parts.contains(&"proc") {

@@ -69,13 +69,43 @@ pub(super) fn resolve(env: &ToolEnv<'_>, raw: &str) -> Result<PathBuf, Outcome> 
         None => PathBuf::from(raw),
     };
     let path = if expanded.is_absolute() { expanded } else { env.workspace.join(expanded) };
-    let real = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-    for candidate in [raw.to_owned(), path.display().to_string(), real.display().to_string()] {
+    for candidate in
+        [raw.to_owned(), lexical(&path).display().to_string(), real_path(&path).display().to_string()]
+    {
         if let Some(why) = sensitive_path(&candidate) {
             return Err(Outcome::fail(format!("refused: {raw} {why}")));
         }
     }
     Ok(path)
+}
+
+/// `path` with `.` and `..` folded as written, symlinks not consulted.
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Where `path` really leads: its longest existing ancestor with symlinks resolved,
+/// then the rest folded lexically (a file about to be created, directories that
+/// `write_file` would make on the way).
+fn real_path(path: &Path) -> PathBuf {
+    let parts: Vec<_> = path.components().collect();
+    for keep in (1..=parts.len()).rev() {
+        if let Ok(real) = std::fs::canonicalize(parts[..keep].iter().collect::<PathBuf>()) {
+            return lexical(&parts[keep..].iter().fold(real, |p, part| p.join(part)));
+        }
+    }
+    lexical(path)
 }
 
 pub fn read(args: &Object, env: &mut ToolEnv<'_>) -> Outcome {

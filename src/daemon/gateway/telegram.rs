@@ -175,12 +175,7 @@ impl Telegram {
     }
 
     fn handle(&self, update: &Value, first_start: bool) {
-        let Some(message) = update.get("message") else { return };
-        let Some(chat) = message.get("chat").and_then(|c| c.get("id")).and_then(Value::as_i64) else {
-            return;
-        };
-        let text = message.get("text").and_then(Value::as_str).unwrap_or_default().trim();
-        let date = message.get("date").and_then(Value::as_i64).unwrap_or(0);
+        let Some(Incoming { chat, text, date, from }) = Incoming::decode(update) else { return };
         let name = self.home.name();
         if first_start && date < now() as i64 - FIRST_START_HORIZON {
             log::info!("{name}: telegram: skipping an old message from before the first start");
@@ -193,11 +188,6 @@ impl Telegram {
         if text.is_empty() {
             return;
         }
-        let from = message
-            .get("from")
-            .and_then(|f| f.get("first_name"))
-            .and_then(Value::as_str)
-            .unwrap_or("someone");
         log::info!("{name}: telegram: message from chat {chat}");
         let reply = self.with_typing(chat, || self.respond(chat, from, text));
         for piece in chunks(&reply, MESSAGE_LIMIT) {
@@ -300,6 +290,28 @@ impl Telegram {
         let spent = crate::agent::ledger::Ledger::new(&self.home.logs_dir()).today(now_micros());
         let model = if config.model.is_empty() { "none configured" } else { config.model.as_str() };
         format!("profile {} · model {model} · today ${:.4}", self.home.name(), spent.usd)
+    }
+}
+
+/// What an update carries for us: a message's chat, text (trimmed), date and sender.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    pub chat: i64,
+    pub text: &'a str,
+    pub date: i64,
+    pub from: &'a str,
+}
+
+impl<'a> Incoming<'a> {
+    /// `None` for updates that are not a message with a chat id.
+    pub fn decode(update: &'a Value) -> Option<Self> {
+        let message = update.get("message")?;
+        let chat = message.get("chat").and_then(|c| c.get("id")).and_then(Value::as_i64)?;
+        let text = message.get("text").and_then(Value::as_str).unwrap_or_default().trim();
+        let date = message.get("date").and_then(Value::as_i64).unwrap_or(0);
+        let from = message.get("from").and_then(|f| f.get("first_name")).and_then(Value::as_str);
+        Some(Self { chat, text, date, from: from.unwrap_or("someone") })
     }
 }
 

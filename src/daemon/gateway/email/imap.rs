@@ -244,6 +244,20 @@ impl Imap {
     }
 }
 
+/// Every line parser of this module over the lines of `text` (for the fuzz target).
+#[doc(hidden)]
+pub fn parse_lines(text: &str) -> usize {
+    let responses: Vec<Response> =
+        text.lines().map(|line| Response { line: line.to_owned(), literals: Vec::new() }).collect();
+    let mut seen = search_results(&responses).count();
+    for line in text.lines() {
+        seen += literal_length(line).unwrap_or(0).min(1) + quoted(line).map_or(0, |q| q.len());
+        seen += bracketed_number(line, "UIDNEXT").is_some() as usize + fetched_uid(line).is_some() as usize;
+        seen += announces_growth(line) as usize;
+    }
+    seen
+}
+
 /// `n` when `line` ends with a literal's announcement, `{n}` or `{n+}`.
 fn literal_length(line: &str) -> Option<usize> {
     let inner = line.strip_suffix('}')?;

@@ -7,7 +7,8 @@
 //! and `send_message`) goes out as new mail to the allowed senders, checked every
 //! [`DELIVER_EVERY`].
 
-mod imap;
+#[doc(hidden)]
+pub mod imap;
 mod mime;
 mod smtp;
 
