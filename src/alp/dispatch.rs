@@ -19,6 +19,7 @@ use crate::alp::peers::{Peer, PeerFiles};
 use crate::alp::replay::{ReplayGuard, Verdict};
 use crate::alp::wire::envelope::{self, Authentic, Drop, RpcError, Stream};
 use crate::alp::wire::json::{Object, Value};
+use crate::alp::workgroup::{hub::Hub, verbs as rooms};
 use crate::fsio;
 use crate::logging::ServiceLog;
 use crate::profile::ProfileHome;
@@ -55,6 +56,7 @@ pub struct Node {
     limiter: Mutex<RateLimiter>,
     turns: TurnSlot,
     blobs: BlobStore,
+    rooms: Hub,
     agent: Arc<dyn Agent>,
     log: ServiceLog,
     progress_after: Duration,
@@ -78,6 +80,7 @@ impl Node {
             limiter: Mutex::new(RateLimiter::new()),
             turns: TurnSlot::default(),
             blobs: BlobStore::new(&alp_dir),
+            rooms: Hub::new(&alp_dir),
             agent,
             log: ServiceLog::open(&home.service_log()),
             progress_after: PROGRESS_AFTER,
@@ -217,6 +220,9 @@ impl Node {
                 Ok((hash, reader)) => Route::GetBlob(hash, reader),
                 Err(e) => Route::Reply(Err(e)),
             },
+            m if rooms::is_known(m) => {
+                Route::Reply(rooms::handle(&self.rooms, &self.keys, m, &envelope.from, &params))
+            }
             _ => Route::Ask(params),
         }
     }

@@ -20,6 +20,7 @@ pub const GET_BLOB: &str = "link.get_blob";
 /// Methods this build serves; anything else is `-32601`.
 pub fn is_known(method: &str) -> bool {
     matches!(method, PING | ASK | CANCEL | PUT_BLOB | GET_BLOB)
+        || crate::alp::workgroup::verbs::is_known(method)
 }
 
 /// One inbound `link.ask`.

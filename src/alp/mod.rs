@@ -13,3 +13,4 @@ pub mod peers;
 pub mod replay;
 pub mod transport;
 pub mod wire;
+pub mod workgroup;

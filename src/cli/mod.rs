@@ -10,6 +10,7 @@ mod peers;
 mod profile;
 mod schedule;
 mod setup;
+mod workgroup;
 
 use std::process::ExitCode;
 
@@ -56,6 +57,7 @@ enum Command {
     Mcp(mcp::McpCmd),
     Schedule(schedule::ScheduleCmd),
     Logs(logs::LogsCmd),
+    Workgroup(workgroup::WorkgroupCmd),
 }
 
 /// Runs the command line of this process.
@@ -91,6 +93,7 @@ fn run(args: Alpi) -> CliResult {
         Some(Command::Mcp(cmd)) => mcp::run(cmd, &home),
         Some(Command::Schedule(cmd)) => schedule::run(cmd, &home),
         Some(Command::Logs(cmd)) => logs::run(cmd, &home),
+        Some(Command::Workgroup(cmd)) => workgroup::run(cmd, &home),
     }
 }
 
