@@ -363,7 +363,7 @@ impl Hub {
     /// budget left, under the post cap, with a nonce unused for its key version. Gets the
     /// next seq, appended with fsync, and is counted in the ledger — all under one lock.
     pub fn admit(&self, id: &str, post: NewPost<'_>) -> Result<Object> {
-        let _lock = self.lock(id)?;
+        let lock = self.lock(id)?;
         let room = self.load(id)?;
         room.check_poster(post.from, post.what)?;
         let mut ledger = Ledger::load(&room.dir);
@@ -405,6 +405,7 @@ impl Hub {
             let _ = std::fs::OpenOptions::new().write(true).open(&transcript).and_then(|f| f.set_len(before));
             return Err(e);
         }
+        drop(lock);
         notify_posted();
         Ok(entry)
     }

@@ -90,6 +90,11 @@ impl Subscription {
         }
     }
 
+    /// What must reach the disk: everything but the roster's last-seen times.
+    fn persisted(&self) -> (u64, &[SealedKey], bool, Vec<&String>) {
+        (self.last_seq, &self.sealed_keys, self.paused, self.roster.keys().collect())
+    }
+
     /// Takes what a `join` or `pull` result says about keys, roster and pause.
     fn absorb(&mut self, result: &Value, version_key: &str) {
         let sealed = result.get("sealed_key").and_then(Value::as_str).unwrap_or_default();
@@ -176,7 +181,7 @@ impl Member {
     }
 
     pub fn subscriptions(&self) -> Vec<Subscription> {
-        peers::load_list(&self.path()).unwrap_or_default()
+        subscriptions(&self.home)
     }
 
     pub fn subscription(&self, id: &str) -> Result<Subscription> {
@@ -364,17 +369,28 @@ impl Member {
         let timeout = CALL_TIMEOUT + Duration::from_secs_f64(wait_s.max(0.0));
         let raw = self.call(client, &self.hub_peer(&sub)?, verbs::PULL, params, timeout)?;
         let head = raw.get("head").and_then(Value::as_u64).unwrap_or(cursor);
-        let mut updated = None;
-        self.update(id, |current| {
-            let mut sub = current?;
+        let merge = |sub: &mut Subscription| {
             sub.absorb(&raw, "current_key_version");
             if since.is_none() && head > sub.last_seq {
                 sub.last_seq = head;
             }
-            updated = Some(sub.clone());
-            Some(sub)
-        })?;
-        let sub = updated.ok_or_else(|| MemberError::NotJoined(id.to_owned()))?;
+        };
+        let mut merged = sub.clone();
+        merge(&mut merged);
+        // Most held pulls come back empty: write only when something that matters moved
+        // (roster timestamps ride along with the next real change, as in the original).
+        let sub = if merged.persisted() == sub.persisted() {
+            merged
+        } else {
+            let mut updated = None;
+            self.update(id, |current| {
+                let mut sub = current?;
+                merge(&mut sub);
+                updated = Some(sub.clone());
+                Some(sub)
+            })?;
+            updated.ok_or_else(|| MemberError::NotJoined(id.to_owned()))?
+        };
         let mut keys = BTreeMap::new();
         let posts = raw.get("posts").and_then(Value::as_array).unwrap_or_default();
         let posts = posts
@@ -586,6 +602,11 @@ impl Member {
         let v = version.unwrap_or(sub.latest_version());
         Ok((self.open_key(&sub, v)?, v, Some(self.hub_peer(&sub)?)))
     }
+}
+
+/// The rooms `home` joined, read without touching its keys.
+pub fn subscriptions(home: &ProfileHome) -> Vec<Subscription> {
+    peers::load_list(&home.secrets_dir().join(FILE)).unwrap_or_default()
 }
 
 fn seq_ts(result: &Value) -> (u64, String) {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::member::{Member, MemberError, Post, Subscription};
+use super::member::{Member, MemberError, Post, Subscription, subscriptions};
 use crate::alp::methods::{Agent, AskRequest, new_session_id};
 use crate::alp::wire::json::Object;
 use crate::profile::ProfileHome;
@@ -33,10 +33,7 @@ impl Pollers {
 
     /// Starts a poller for each newly joined room and stops those of rooms left.
     pub fn sync(&self) {
-        let wanted: Vec<String> = match Member::open(&self.home) {
-            Ok(member) => member.subscriptions().into_iter().map(|s| s.wg_id).collect(),
-            Err(_) => Vec::new(),
-        };
+        let wanted: Vec<String> = subscriptions(&self.home).into_iter().map(|s| s.wg_id).collect();
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
         running.retain(|id, stop| {
             let keep = wanted.contains(id) && !stop.load(Ordering::SeqCst);
