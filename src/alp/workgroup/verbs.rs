@@ -159,3 +159,103 @@ fn pause(hub: &Hub, id: &str, caller: &Identity, paused: bool) -> super::Result<
     }
     Ok(out.with("paused_at", room.meta.paused_at.as_str()).with("paused_by", room.meta.paused_by.as_str()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room() -> (tempfile::TempDir, Hub, Keypair, Keypair, String) {
+        let tmp = tempfile::tempdir().unwrap();
+        let hub = Hub::new(tmp.path());
+        let (h, m) = (Keypair::from_seed([1; 32]), Keypair::from_seed([2; 32]));
+        let id = hub.create(&h, "r", &[m.identity().clone()], "", Some(1.0)).unwrap().meta.id;
+        (tmp, hub, h, m, id)
+    }
+
+    fn call(hub: &Hub, h: &Keypair, who: &Keypair, method: &str, params: Object) -> Result<Object, RpcError> {
+        handle(hub, h, method, who.identity(), &params)
+    }
+
+    fn post(id: &str, nonce: &str, usd: f64) -> Object {
+        Object::new()
+            .with("workgroup_id", id)
+            .with("key_version", 1u64)
+            .with("nonce", nonce)
+            .with("ciphertext", "Y3Q=")
+            .with("cost", Object::new().with("usd", usd))
+    }
+
+    #[test]
+    fn a_held_pull_answers_when_a_post_lands_and_times_out_empty() {
+        let (_tmp, hub, h, m, id) = room();
+        call(&hub, &h, &m, JOIN, Object::new().with("workgroup_id", id.as_str())).unwrap();
+        let pull = Object::new().with("workgroup_id", id.as_str()).with("since", 0u64).with("wait_s", 0.3);
+        let started = Instant::now();
+        let empty = call(&hub, &h, &m, PULL, pull).unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(empty.get("posts").and_then(Value::as_array).map(<[Value]>::len), Some(0));
+        let pull = Object::new().with("workgroup_id", id.as_str()).with("since", 0u64).with("wait_s", 10);
+        let started = Instant::now();
+        let got = std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(100));
+                call(&hub, &h, &m, POST, post(&id, "bjE=", 0.0)).unwrap();
+            });
+            call(&hub, &h, &m, PULL, pull).unwrap()
+        });
+        assert!(started.elapsed() < Duration::from_secs(2), "answered on the post, not the timeout");
+        assert_eq!(got.get("head").and_then(Value::as_u64), Some(1));
+        assert!(got.get("sealed_key").and_then(Value::as_str).is_some_and(|s| !s.is_empty()));
+    }
+
+    #[test]
+    fn budget_cap_and_errors_match_the_original() {
+        let (_tmp, hub, h, m, id) = room();
+        let err = call(&hub, &h, &m, POST, post(&id, "bjE=", 0.0)).unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), (-32008, "workgroup-not-joined"));
+        call(
+            &hub,
+            &h,
+            &m,
+            JOIN,
+            Object::new().with("workgroup_id", id.as_str()).with("bio", "é".repeat(150)),
+        )
+        .unwrap();
+        let bio = hub.load(&id).unwrap().member(m.identity()).unwrap().bio.clone();
+        assert_eq!(bio.len(), 200, "bio capped at 200 bytes on a char boundary");
+        call(&hub, &h, &m, POST, post(&id, "bjE=", 0.6)).unwrap();
+        let err = call(&hub, &h, &m, POST, post(&id, "bjI=", 0.6)).unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), (-32005, "budget-exceeded"));
+        assert_eq!(err.data.get("cap_kind").and_then(Value::as_str), Some("workgroup_usd"));
+        let stranger = Keypair::from_seed([3; 32]);
+        let err =
+            call(&hub, &h, &stranger, PULL, Object::new().with("workgroup_id", id.as_str())).unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), (-32008, "workgroup-not-member"));
+        let err = call(&hub, &h, &m, PULL, Object::new().with("workgroup_id", "wg_none")).unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), (-32009, "workgroup-not-found"));
+        let err = call(&hub, &h, &m, PAUSE, Object::new().with("workgroup_id", id.as_str())).unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), (-32008, "workgroup-not-hub"));
+        let err = call(&hub, &h, &h, LEAVE, Object::new().with("workgroup_id", id.as_str())).unwrap_err();
+        assert_eq!(err.code, -32602, "the hub cannot leave");
+        let big = Object::new()
+            .with("workgroup_id", id.as_str())
+            .with("nonce", "bjM=")
+            .with("ciphertext", "A".repeat(MAX_CIPHERTEXT + 1));
+        assert_eq!(call(&hub, &h, &m, POST, big).unwrap_err().code, -32602);
+    }
+
+    #[test]
+    fn a_full_transcript_refuses_posts() {
+        let (_tmp, hub, h, m, id) = room();
+        call(&hub, &h, &m, JOIN, Object::new().with("workgroup_id", id.as_str())).unwrap();
+        let line = |i: usize| {
+            format!(
+                "{{\"seq\":{i},\"ts\":\"t\",\"from\":\"x\",\"key_version\":1,\"nonce\":\"n{i}\",\"ciphertext\":\"c\"}}\n"
+            )
+        };
+        let lines: String = (1..=super::super::MAX_POSTS).map(line).collect();
+        std::fs::write(hub.dir(&id).unwrap().join("transcript.jsonl"), lines).unwrap();
+        let err = call(&hub, &h, &m, POST, post(&id, "bjE=", 0.0)).unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), (-32010, "workgroup-full"));
+    }
+}
