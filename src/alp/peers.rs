@@ -311,7 +311,7 @@ impl PeerFiles {
 }
 
 /// A YAML list of `T`, skipping entries that do not parse as one.
-pub(crate) fn load_list<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+fn load_list<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     let Some(bytes) = fsio::read_optional(path)? else { return Ok(Vec::new()) };
     let doc: Option<Value> = serde_norway::from_slice(&bytes)
         .map_err(|e| Error::Malformed { path: path.to_owned(), message: e.to_string() })?;

@@ -307,7 +307,7 @@ fn pull(member: &Member, wg: &str, since: Option<u64>, follow: bool) -> CliResul
 }
 
 fn describe_hub_room(room: &Room) {
-    let budget = room.meta.budget.as_ref().map(|b| format!(", budget {} USD", b.max_usd)).unwrap_or_default();
+    let budget = room.meta.max_usd.map(|usd| format!(", budget {usd} USD")).unwrap_or_default();
     let paused = if room.meta.paused { ", paused" } else { "" };
     println!(
         "{}  {}  hub  {} members  key v{}{budget}{paused}",

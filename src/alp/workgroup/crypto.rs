@@ -6,8 +6,7 @@ use base64ct::{Base64, Encoding};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use curve25519_dalek::MontgomeryPoint;
-use hkdf::Hkdf;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::alp::identity::{Identity, Keypair, x25519};
@@ -144,16 +143,42 @@ fn seal_cipher(shared: &[u8; 32], eph_pub: &[u8; 32], recipient_x: &[u8; 32]) ->
     let mut salt = [0u8; 64];
     salt[..32].copy_from_slice(eph_pub);
     salt[32..].copy_from_slice(recipient_x);
-    let mut key = Zeroizing::new([0u8; 32]);
-    Hkdf::<Sha256>::new(Some(&salt), shared)
-        .expand(HKDF_INFO, key.as_mut())
-        .expect("32 bytes is a valid HKDF-SHA256 length");
+    let key = hkdf_sha256_32(&salt, shared, HKDF_INFO);
     ChaCha20Poly1305::new(Key::from_slice(key.as_ref()))
+}
+
+/// HMAC-SHA256 (RFC 2104) for keys of at most one block (64 bytes), all we need.
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+    debug_assert!(key.len() <= 64);
+    let mut pad = Zeroizing::new([0u8; 64]);
+    pad[..key.len()].copy_from_slice(key);
+    let mut inner = Sha256::new();
+    inner.update(pad.map(|b| b ^ 0x36));
+    parts.iter().for_each(|p| inner.update(p));
+    let mut outer = Sha256::new();
+    outer.update(pad.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    Zeroizing::new(outer.finalize().into())
+}
+
+/// HKDF-SHA256 (RFC 5869) with a 32-byte output: one expand block.
+pub fn hkdf_sha256_32(salt: &[u8], ikm: &[u8], info: &[u8]) -> Zeroizing<[u8; 32]> {
+    let prk = hmac_sha256(salt, &[ikm]);
+    hmac_sha256(prk.as_ref(), &[info, &[1]])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hkdf_matches_rfc_5869_case_1() {
+        let salt: Vec<u8> = (0..=12).collect();
+        let info: Vec<u8> = (0xf0..=0xf9).collect();
+        let okm = hkdf_sha256_32(&salt, &[0x0b; 22], &info);
+        let hex: String = okm.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf");
+    }
 
     #[test]
     fn seal_and_post_round_trip() {

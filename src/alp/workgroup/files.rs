@@ -156,7 +156,7 @@ pub fn put(hub: &Hub, keys: &Keypair, id: &str, caller: &Identity, params: &Obje
     let (part, part_meta) = (dir.join(format!(".{digest}.part")), dir.join(format!(".{digest}.part.json")));
     let announce = |existed: bool, next: u64| -> Result<Object> {
         let marker = marker_text(&name, size, &digest, &note);
-        let key = hub.group_keys(&room, keys).remove(&key_version);
+        let key = hub.group_key(&room, keys, key_version);
         let key = key.ok_or_else(|| bad(format!("key_version {key_version} is not available")))?;
         let (n, c) = crypto::encrypt_post(&key, marker.as_bytes())?;
         let posted =
@@ -218,7 +218,7 @@ pub fn put(hub: &Hub, keys: &Keypair, id: &str, caller: &Identity, params: &Obje
     if next != total {
         return Err(bad(format!("final chunk ended at {next}, expected {total}")));
     }
-    let Some(key) = hub.group_keys(&room, keys).remove(&key_version) else {
+    let Some(key) = hub.group_key(&room, keys, key_version) else {
         discard();
         return Err(bad(format!("key_version {key_version} is not available")));
     };
@@ -302,7 +302,7 @@ pub fn list(hub: &Hub, id: &str, caller: &Identity, params: &Object) -> Result<O
     }
     let dir = files_dir(&room)?;
     let _lock = fsio::lock_exclusive(&dir.join(".lock"))?;
-    let mut found: Vec<Object> = std::fs::read_dir(&dir)
+    let found: Vec<Object> = std::fs::read_dir(&dir)
         .map(|entries| entries.flatten().collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
@@ -322,11 +322,16 @@ pub fn list(hub: &Hub, id: &str, caller: &Identity, params: &Object) -> Result<O
             )
         })
         .collect();
-    let key = |o: &Object| {
-        let s = |k| o.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-        (s("uploaded_at"), s("sha256"))
-    };
-    found.sort_by_key(|o| std::cmp::Reverse(key(o)));
+    // Newest first, by (uploaded_at, sha256) as the original orders them.
+    let text = |o: &Object, k| o.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let mut order: Vec<String> =
+        found.iter().map(|o| format!("{} {}", text(o, "uploaded_at"), text(o, "sha256"))).collect();
+    order.sort();
+    let found: Vec<Object> = order
+        .iter()
+        .rev()
+        .filter_map(|k| found.iter().find(|o| k.ends_with(&text(o, "sha256"))).cloned())
+        .collect();
     let total = found.len() as u64;
     let page: Vec<Value> =
         found.into_iter().skip(offset as usize).take(limit as usize).map(Value::Object).collect();

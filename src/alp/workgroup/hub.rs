@@ -3,20 +3,17 @@
 //! `ledger.json` and `hub_keys.json`. Every read-modify-write holds the room's
 //! `.transcript.lock`, so seqs are contiguous and a rekey never races a post.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_norway::Mapping;
+use serde_norway::{Mapping, Value as Yaml};
 
 use super::crypto::{self, GroupKey};
-use super::{MAX_POSTS, Result, RoomError, check_id, now_ts};
+use super::{Fields, MAX_POSTS, Out, Result, RoomError, check_id, now_ts, read_yaml, read_yaml_list};
 use crate::alp::identity::{Identity, Keypair};
-use crate::alp::peers;
 use crate::alp::wire::json::{self, Object, Value};
 use crate::fsio;
 
@@ -34,60 +31,113 @@ const MAX_DECLARED_TOKENS: u64 = 100_000_000;
 
 /// `meta.yaml`. Keys the original writes that this build does not use (pipelines…)
 /// are kept in `extra` as they were.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Meta {
     pub id: String,
     pub name: String,
     pub hub_pubkey: Identity,
     pub created_at: String,
-    #[serde(default = "one")]
     pub current_key_version: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub budget: Option<Budget>,
-    #[serde(default, skip_serializing_if = "is_false")]
+    pub max_usd: Option<f64>,
     pub paused: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub paused_at: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub paused_by: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub briefing: String,
-    #[serde(flatten)]
     pub extra: Mapping,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Budget {
-    pub max_usd: f64,
+impl Meta {
+    fn from_yaml(raw: Mapping) -> Option<Self> {
+        let mut f = Fields(raw);
+        let budget = f.take("budget");
+        Some(Self {
+            id: f.text("id"),
+            name: f.text("name"),
+            hub_pubkey: f.identity("hub_pubkey")?,
+            created_at: f.text("created_at"),
+            current_key_version: f.num("current_key_version").unwrap_or(1),
+            max_usd: budget.as_ref().and_then(|b| b.get("max_usd")).and_then(Yaml::as_f64),
+            paused: f.flag("paused"),
+            paused_at: f.text("paused_at"),
+            paused_by: f.text("paused_by"),
+            briefing: f.text("briefing"),
+            extra: f.0,
+        })
+        .filter(|m| !m.id.is_empty())
+    }
+
+    fn to_yaml(&self) -> Yaml {
+        let mut out = Out::default()
+            .put("id", self.id.as_str())
+            .put("name", self.name.as_str())
+            .put("hub_pubkey", self.hub_pubkey.to_string())
+            .put("created_at", self.created_at.as_str())
+            .put("current_key_version", self.current_key_version);
+        if let Some(usd) = self.max_usd {
+            out = out.put("budget", Out::default().put("max_usd", usd).0);
+        }
+        if self.paused {
+            out =
+                out.put("paused", true).text("paused_at", &self.paused_at).text("paused_by", &self.paused_by);
+        }
+        out.text("briefing", &self.briefing).rest(&self.extra)
+    }
 }
 
 /// One `members.yaml` entry: the member's group key sealed to it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Member {
     pub pubkey: Identity,
     pub sealed_key: String,
-    #[serde(default = "one")]
     pub key_version: u64,
-    #[serde(default, skip_serializing_if = "is_false")]
     pub joined: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub joined_at: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub last_seen_at: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub bio: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub voice: String,
-    #[serde(flatten)]
     pub extra: Mapping,
 }
 
-fn one() -> u64 {
-    1
-}
+impl Member {
+    fn new(pubkey: Identity, sealed_key: String, key_version: u64) -> Self {
+        Self {
+            pubkey,
+            sealed_key,
+            key_version,
+            joined: false,
+            joined_at: String::new(),
+            last_seen_at: String::new(),
+            bio: String::new(),
+            voice: String::new(),
+            extra: Mapping::new(),
+        }
+    }
 
-fn is_false(b: &bool) -> bool {
-    !*b
+    fn from_yaml(raw: Mapping) -> Option<Self> {
+        let mut f = Fields(raw);
+        let pubkey = f.identity("pubkey")?;
+        let sealed_key = f.text("sealed_key");
+        let mut m = Self::new(pubkey, sealed_key, f.num("key_version").unwrap_or(1));
+        m.joined = f.flag("joined");
+        m.joined_at = f.text("joined_at");
+        m.last_seen_at = f.text("last_seen_at");
+        m.bio = f.text("bio");
+        m.voice = f.text("voice");
+        m.extra = f.0;
+        (!m.sealed_key.is_empty()).then_some(m)
+    }
+
+    fn to_yaml(&self) -> Yaml {
+        let out = Out::default()
+            .put("pubkey", self.pubkey.to_string())
+            .put("sealed_key", self.sealed_key.as_str())
+            .put("key_version", self.key_version);
+        let out = if self.joined { out.put("joined", true).text("joined_at", &self.joined_at) } else { out };
+        out.text("last_seen_at", &self.last_seen_at)
+            .text("bio", &self.bio)
+            .text("voice", &self.voice)
+            .rest(&self.extra)
+    }
 }
 
 /// A room as loaded from its directory.
@@ -141,11 +191,14 @@ impl Room {
     }
 
     pub fn save_meta(&self) -> Result<()> {
-        save_yaml(&self.dir.join(META), &self.meta)
+        save_yaml(&self.dir.join(META), &self.meta.to_yaml())
     }
 
     pub fn save_members(&self) -> Result<()> {
-        save_yaml(&self.dir.join(MEMBERS), &self.members)
+        save_yaml(
+            &self.dir.join(MEMBERS),
+            &Yaml::Sequence(self.members.iter().map(Member::to_yaml).collect()),
+        )
     }
 }
 
@@ -173,11 +226,12 @@ impl Hub {
     /// The room `id`, or `NotFound`.
     pub fn load(&self, id: &str) -> Result<Room> {
         let dir = self.dir(id)?;
-        let meta_path = dir.join(META);
-        let text = fsio::read_optional(&meta_path)?.ok_or_else(|| RoomError::NotFound(id.to_owned()))?;
-        let meta: Meta = serde_norway::from_slice(&text)
-            .map_err(|e| RoomError::Invalid(format!("{}: {e}", meta_path.display())))?;
-        let members = peers::load_list(&dir.join(MEMBERS)).map_err(|e| RoomError::Invalid(e.to_string()))?;
+        let meta = match read_yaml(&dir.join(META))? {
+            Some(Yaml::Mapping(raw)) => Meta::from_yaml(raw),
+            _ => None,
+        };
+        let meta = meta.ok_or_else(|| RoomError::NotFound(id.to_owned()))?;
+        let members = read_yaml_list(&dir.join(MEMBERS))?.into_iter().filter_map(Member::from_yaml).collect();
         Ok(Room { dir, meta, members })
     }
 
@@ -235,7 +289,7 @@ impl Hub {
             hub_pubkey: hub.identity().clone(),
             created_at: now.clone(),
             current_key_version: 1,
-            budget: max_usd.map(|max_usd| Budget { max_usd }),
+            max_usd,
             paused: false,
             paused_at: String::new(),
             paused_by: String::new(),
@@ -244,18 +298,13 @@ impl Hub {
         };
         let mut sealed = Vec::with_capacity(roster.len());
         for pubkey in roster {
-            let is_hub = &pubkey == hub.identity();
-            sealed.push(Member {
-                sealed_key: crypto::seal(&key, &pubkey)?,
-                pubkey,
-                key_version: 1,
-                joined: is_hub,
-                joined_at: if is_hub { now.clone() } else { String::new() },
-                last_seen_at: if is_hub { now.clone() } else { String::new() },
-                bio: String::new(),
-                voice: String::new(),
-                extra: Mapping::new(),
-            });
+            let mut member = Member::new(pubkey.clone(), crypto::seal(&key, &pubkey)?, 1);
+            if &pubkey == hub.identity() {
+                member.joined = true;
+                member.joined_at = now.clone();
+                member.last_seen_at = now.clone();
+            }
+            sealed.push(member);
         }
         let room = Room { dir, meta, members: sealed };
         let made = room
@@ -291,17 +340,7 @@ impl Hub {
                 if room.member(who).is_some() {
                     return Err(RoomError::Invalid(format!("pubkey {who} already in roster")));
                 }
-                room.members.push(Member {
-                    pubkey: who.clone(),
-                    sealed_key: String::new(),
-                    key_version: 0,
-                    joined: false,
-                    joined_at: String::new(),
-                    last_seen_at: String::new(),
-                    bio: String::new(),
-                    voice: String::new(),
-                    extra: Mapping::new(),
-                });
+                room.members.push(Member::new(who.clone(), String::new(), 0));
             }
         }
         if let Some(hub) = room.member(&room.meta.hub_pubkey.clone()) {
@@ -367,10 +406,10 @@ impl Hub {
         let room = self.load(id)?;
         room.check_poster(post.from, post.what)?;
         let mut ledger = Ledger::load(&room.dir);
-        if let Some(budget) = &room.meta.budget
-            && (ledger.usd >= budget.max_usd || ledger.usd + post.usd > budget.max_usd)
+        if let Some(cap) = room.meta.max_usd
+            && (ledger.usd >= cap || ledger.usd + post.usd > cap)
         {
-            return Err(RoomError::Budget { cap: budget.max_usd, used: ledger.usd, declared: post.usd });
+            return Err(RoomError::Budget { cap, used: ledger.usd, declared: post.usd });
         }
         let existing = read_transcript(&room.dir);
         if existing.len() >= MAX_POSTS {
@@ -410,29 +449,24 @@ impl Hub {
         Ok(entry)
     }
 
-    /// Every group key the hub can open, by version: its current one and the history.
-    pub fn group_keys(&self, room: &Room, hub: &Keypair) -> BTreeMap<u64, GroupKey> {
-        let mut keys = BTreeMap::new();
-        if let Some(me) = room.member(hub.identity())
-            && let Ok(key) = crypto::open(&me.sealed_key, hub)
-        {
-            keys.insert(me.key_version, key);
-        }
-        for (version, sealed) in hub_key_history(&room.dir) {
-            if let std::collections::btree_map::Entry::Vacant(slot) = keys.entry(version)
-                && let Ok(key) = crypto::open(&sealed, hub)
-            {
-                slot.insert(key);
-            }
-        }
-        keys
+    /// The group key of `version` if the hub can open it: its current one, or an
+    /// earlier one from `hub_keys.json`.
+    pub fn group_key(&self, room: &Room, hub: &Keypair, version: u64) -> Option<GroupKey> {
+        let current = room
+            .member(hub.identity())
+            .filter(|me| me.key_version == version)
+            .map(|me| me.sealed_key.clone());
+        let sealed = current.or_else(|| {
+            hub_key_history(&room.dir).into_iter().find(|(v, _)| *v == version).map(|(_, s)| s)
+        })?;
+        crypto::open(&sealed, hub).ok()
     }
 
     /// The hub's own post: encrypted under the current key and admitted like any other.
     pub fn post_as_hub(&self, id: &str, hub: &Keypair, text: &str) -> Result<Object> {
         let room = self.load(id)?;
         let version = room.meta.current_key_version;
-        let key = self.group_keys(&room, hub).remove(&version).ok_or_else(|| {
+        let key = self.group_key(&room, hub, version).ok_or_else(|| {
             RoomError::Invalid(format!("the hub cannot open key version {version} of {id}"))
         })?;
         let (nonce, ciphertext) = crypto::encrypt_post(&key, text.as_bytes())?;
@@ -555,7 +589,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(fsio::write_atomic(path, fsio::SECRET_FILE, bytes)?)
 }
 
-fn save_yaml<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+fn save_yaml(path: &Path, value: &Yaml) -> Result<()> {
     write_file(path, super::to_yaml(value)?.as_bytes())
 }
 
@@ -630,7 +664,10 @@ mod tests {
         hub.post_as_hub(&id, &h, "hello").unwrap();
         let room = hub.rekey(&id, Change::Drop(b.identity())).unwrap();
         assert_eq!(room.meta.current_key_version, 2);
-        assert_eq!(hub.group_keys(&room, &h).len(), 2, "old and new keys stay readable for the hub");
+        assert!(
+            hub.group_key(&room, &h, 1).is_some() && hub.group_key(&room, &h, 2).is_some(),
+            "old keys stay readable"
+        );
         let reloaded = hub.load(&id).unwrap();
         assert_eq!(reloaded.members.len(), 2);
         assert_eq!(read_transcript(&reloaded.dir).len(), 2);

@@ -3,24 +3,22 @@
 //! join, post, pull with decryption by each post's key version, leave, files. A
 //! profile that is itself a room's hub works on its files directly.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use base64ct::{Base64, Encoding};
-use serde::{Deserialize, Serialize};
-use serde_norway::Mapping;
+use serde_norway::{Mapping, Value as Yaml};
 use sha2::{Digest, Sha256};
 
 use super::crypto::{self, GroupKey};
 use super::files::{self, CHUNK_BYTES, MAX_FILE_BYTES, check_hash, hex};
 use super::hub::{Hub, read_transcript};
 use super::verbs;
-use super::{RoomError, now_ts};
+use super::{Fields, Out, RoomError, now_ts};
 use crate::alp::ask::explain_failure;
 use crate::alp::client::{CallError, Client, Route};
 use crate::alp::identity::{Identity, Keypair};
-use crate::alp::peers::{self, Peer, PeerFiles};
+use crate::alp::peers::{Peer, PeerFiles};
 use crate::alp::wire::envelope::RpcError;
 use crate::alp::wire::json::{Object, Value};
 use crate::fsio;
@@ -33,48 +31,104 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// A `since` past any head: a pull that fetches keys and roster but no posts.
 const KEYS_ONLY: u64 = (1 << 53) - 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SealedKey {
     pub version: u64,
     pub sealed: String,
 }
 
 /// One room this profile is a member of (not its hub); the original's entry shape.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Keys this build does not use (the original's post cache, pipelines…) stay in `extra`.
+#[derive(Debug, Clone)]
 pub struct Subscription {
     pub wg_id: String,
-    #[serde(default)]
     pub name: String,
     /// The hub's id in this profile's `peers.yaml`.
     pub hub_id: String,
     pub hub_pubkey: Identity,
-    #[serde(default)]
     pub last_seq: u64,
-    #[serde(default)]
     pub sealed_keys: Vec<SealedKey>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub joined_at: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub briefing: String,
-    #[serde(default, skip_serializing_if = "is_false")]
     pub paused: bool,
-    #[serde(default, skip_serializing_if = "is_zero")]
     pub last_responded_seq: u64,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub roster: BTreeMap<String, String>,
-    #[serde(flatten)]
+    /// Member key → when the hub last saw it.
+    pub roster: Vec<(String, String)>,
     pub extra: Mapping,
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
 impl Subscription {
+    fn new(wg_id: &str, hub_id: &str, hub_pubkey: Identity) -> Self {
+        Self {
+            wg_id: wg_id.to_owned(),
+            name: String::new(),
+            hub_id: hub_id.to_owned(),
+            hub_pubkey,
+            last_seq: 0,
+            sealed_keys: Vec::new(),
+            joined_at: now_ts(),
+            briefing: String::new(),
+            paused: false,
+            last_responded_seq: 0,
+            roster: Vec::new(),
+            extra: Mapping::new(),
+        }
+    }
+
+    fn from_yaml(raw: Mapping) -> Option<Self> {
+        let mut f = Fields(raw);
+        let (wg_id, hub_id) = (f.text("wg_id"), f.text("hub_id"));
+        let mut sub = Self::new(&wg_id, &hub_id, f.identity("hub_pubkey")?);
+        sub.name = f.text("name");
+        sub.last_seq = f.num("last_seq").unwrap_or(0);
+        for key in f.take("sealed_keys").and_then(|k| k.as_sequence().cloned()).unwrap_or_default() {
+            let (version, sealed) =
+                (key.get("version").and_then(Yaml::as_u64), key.get("sealed").and_then(Yaml::as_str));
+            if let (Some(version), Some(sealed)) = (version, sealed) {
+                sub.upsert_key(version, sealed);
+            }
+        }
+        sub.joined_at = f.text("joined_at");
+        sub.briefing = f.text("briefing");
+        sub.paused = f.flag("paused");
+        sub.last_responded_seq = f.num("last_responded_seq").unwrap_or(0);
+        if let Some(Yaml::Mapping(roster)) = f.take("roster") {
+            sub.roster = roster
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    Some((k.as_str()?.to_owned(), v.as_str().unwrap_or_default().to_owned()))
+                })
+                .collect();
+        }
+        sub.extra = f.0;
+        (!wg_id.is_empty() && !hub_id.is_empty()).then_some(sub)
+    }
+
+    fn to_yaml(&self) -> Yaml {
+        let keys = self
+            .sealed_keys
+            .iter()
+            .map(|k| Out::default().put("version", k.version).put("sealed", k.sealed.as_str()).0.into());
+        let mut out = Out::default()
+            .put("wg_id", self.wg_id.as_str())
+            .put("name", self.name.as_str())
+            .put("hub_id", self.hub_id.as_str())
+            .put("hub_pubkey", self.hub_pubkey.to_string())
+            .put("last_seq", self.last_seq)
+            .put("sealed_keys", Yaml::Sequence(keys.collect()))
+            .text("joined_at", &self.joined_at)
+            .text("briefing", &self.briefing)
+            .flag("paused", self.paused);
+        if self.last_responded_seq > 0 {
+            out = out.put("last_responded_seq", self.last_responded_seq);
+        }
+        if !self.roster.is_empty() {
+            let roster = self.roster.iter().fold(Out::default(), |o, (k, v)| o.put(k, v.as_str()));
+            out = out.put("roster", roster.0);
+        }
+        out.rest(&self.extra)
+    }
+
     pub fn latest_version(&self) -> u64 {
         self.sealed_keys.iter().map(|k| k.version).max().unwrap_or(0)
     }
@@ -92,7 +146,7 @@ impl Subscription {
 
     /// What must reach the disk: everything but the roster's last-seen times.
     fn persisted(&self) -> (u64, &[SealedKey], bool, Vec<&String>) {
-        (self.last_seq, &self.sealed_keys, self.paused, self.roster.keys().collect())
+        (self.last_seq, &self.sealed_keys, self.paused, self.roster.iter().map(|(k, _)| k).collect())
     }
 
     /// Takes what a `join` or `pull` result says about keys, roster and pause.
@@ -203,7 +257,8 @@ impl Member {
         if let Some(new) = change(current) {
             all.insert(at.unwrap_or(all.len()), new);
         }
-        Ok(fsio::write_atomic(&self.path(), fsio::SECRET_FILE, super::to_yaml(&all)?.as_bytes())?)
+        let yaml = Yaml::Sequence(all.iter().map(Subscription::to_yaml).collect());
+        Ok(fsio::write_atomic(&self.path(), fsio::SECRET_FILE, super::to_yaml(&yaml)?.as_bytes())?)
     }
 
     fn pinned(&self, peer_id: &str) -> Result<Peer> {
@@ -271,20 +326,7 @@ impl Member {
         })?;
         let mut joined = None;
         self.update(id, |current| {
-            let mut sub = current.unwrap_or_else(|| Subscription {
-                wg_id: id.to_owned(),
-                name: String::new(),
-                hub_id: hub.id.clone(),
-                hub_pubkey: hub.pubkey.clone(),
-                last_seq: 0,
-                sealed_keys: Vec::new(),
-                joined_at: now_ts(),
-                briefing: String::new(),
-                paused: false,
-                last_responded_seq: 0,
-                roster: BTreeMap::new(),
-                extra: Mapping::new(),
-            });
+            let mut sub = current.unwrap_or_else(|| Subscription::new(id, &hub.id, hub.pubkey.clone()));
             sub.hub_id = hub.id.clone();
             sub.hub_pubkey = hub.pubkey.clone();
             sub.name = result.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
@@ -391,7 +433,7 @@ impl Member {
             })?;
             updated.ok_or_else(|| MemberError::NotJoined(id.to_owned()))?
         };
-        let mut keys = BTreeMap::new();
+        let mut keys = Vec::new();
         let posts = raw.get("posts").and_then(Value::as_array).unwrap_or_default();
         let posts = posts
             .iter()
@@ -401,11 +443,11 @@ impl Member {
     }
 
     fn read_as_hub(&self, room: &super::hub::Room, since: u64) -> (Vec<Post>, u64) {
-        let keys = self.hub().group_keys(room, &self.keys);
         let all = read_transcript(&room.dir);
         let head = all.last().and_then(|p| p.get("seq")).and_then(Value::as_u64).unwrap_or(0);
-        let mut cache = BTreeMap::new();
-        let open = |v: u64| keys.get(&v).cloned();
+        let mut cache = Vec::new();
+        let hub = self.hub();
+        let open = |v: u64| hub.group_key(room, &self.keys, v);
         let fresh = all.iter().filter(|p| p.get("seq").and_then(Value::as_u64).unwrap_or(0) > since);
         (fresh.map(|p| self.decrypt(p, &mut cache, &open)).collect(), head)
     }
@@ -413,12 +455,15 @@ impl Member {
     fn decrypt(
         &self,
         post: &Object,
-        cache: &mut BTreeMap<u64, Option<GroupKey>>,
+        cache: &mut Vec<(u64, Option<GroupKey>)>,
         open: &dyn Fn(u64) -> Option<GroupKey>,
     ) -> Post {
         let text = |k: &str| post.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
         let version = post.get("key_version").and_then(Value::as_u64).unwrap_or(1);
-        let key = cache.entry(version).or_insert_with(|| open(version));
+        if !cache.iter().any(|(v, _)| *v == version) {
+            cache.push((version, open(version)));
+        }
+        let key = cache.iter().find(|(v, _)| *v == version).and_then(|(_, k)| k.as_ref());
         let plain = match key {
             Some(key) => {
                 crypto::decrypt_post(key, &text("nonce"), &text("ciphertext")).map_err(|e| e.to_string())
@@ -591,7 +636,7 @@ impl Member {
     fn file_key(&self, id: &str, version: Option<u64>) -> Result<(GroupKey, u64, Option<Peer>)> {
         if let Some(room) = self.own_room(id) {
             let v = version.unwrap_or(room.meta.current_key_version);
-            let key = self.hub().group_keys(&room, &self.keys).remove(&v);
+            let key = self.hub().group_key(&room, &self.keys, v);
             let key = key.ok_or_else(|| MemberError::Other(format!("no group key version {v} for {id}")))?;
             return Ok((key, v, None));
         }
@@ -606,7 +651,8 @@ impl Member {
 
 /// The rooms `home` joined, read without touching its keys.
 pub fn subscriptions(home: &ProfileHome) -> Vec<Subscription> {
-    peers::load_list(&home.secrets_dir().join(FILE)).unwrap_or_default()
+    let entries = super::read_yaml_list(&home.secrets_dir().join(FILE)).unwrap_or_default();
+    entries.into_iter().filter_map(Subscription::from_yaml).collect()
 }
 
 fn seq_ts(result: &Value) -> (u64, String) {

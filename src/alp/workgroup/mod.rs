@@ -11,6 +11,9 @@ pub mod member;
 pub mod poller;
 pub mod verbs;
 
+use serde_norway::{Mapping, Value as Yaml};
+
+use crate::alp::identity::Identity;
 use crate::alp::wire::envelope::RpcError;
 use crate::alp::wire::json::{Object, Value};
 use crate::fsio;
@@ -137,21 +140,97 @@ fn base32_lower(bytes: &[u8]) -> String {
 
 /// YAML as the original writes it. Timestamps are quoted, as PyYAML quotes them:
 /// unquoted, the original's loader would read them back as dates, not strings.
-pub fn to_yaml<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
+pub fn to_yaml(value: &Yaml) -> Result<String> {
     let text = serde_norway::to_string(value).map_err(|e| RoomError::Invalid(e.to_string()))?;
     let mut out = String::with_capacity(text.len() + 64);
     for line in text.lines() {
         match line.rsplit_once(": ") {
             Some((key, value)) if looks_like_timestamp(value) => {
-                out.push_str(&format!("{key}: '{value}'\n"));
+                out.push_str(key);
+                out.push_str(": '");
+                out.push_str(value);
+                out.push('\'');
             }
-            _ => {
-                out.push_str(line);
-                out.push('\n');
-            }
+            _ => out.push_str(line),
         }
+        out.push('\n');
     }
     Ok(out)
+}
+
+/// A YAML file's top level, `None` when the file is missing.
+pub fn read_yaml(path: &std::path::Path) -> Result<Option<Yaml>> {
+    let Some(bytes) = fsio::read_optional(path)? else { return Ok(None) };
+    let doc = serde_norway::from_slice(&bytes)
+        .map_err(|e| RoomError::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(Some(doc))
+}
+
+/// The mappings of a YAML list file (malformed entries are the caller's to skip).
+pub fn read_yaml_list(path: &std::path::Path) -> Result<Vec<Mapping>> {
+    Ok(match read_yaml(path)? {
+        Some(Yaml::Sequence(items)) => {
+            items.into_iter().filter_map(|i| if let Yaml::Mapping(m) = i { Some(m) } else { None }).collect()
+        }
+        _ => Vec::new(),
+    })
+}
+
+/// Field readers over a YAML mapping written by either implementation; `take` removes
+/// the key so what is left over is kept as unknown keys.
+pub struct Fields(pub Mapping);
+
+impl Fields {
+    pub fn take(&mut self, key: &str) -> Option<Yaml> {
+        self.0.remove(key)
+    }
+
+    pub fn text(&mut self, key: &str) -> String {
+        match self.take(key) {
+            Some(Yaml::String(s)) => s,
+            Some(Yaml::Number(n)) => n.to_string(),
+            _ => String::new(),
+        }
+    }
+
+    pub fn num(&mut self, key: &str) -> Option<u64> {
+        self.take(key).and_then(|v| v.as_u64())
+    }
+
+    pub fn flag(&mut self, key: &str) -> bool {
+        self.take(key).and_then(|v| v.as_bool()).unwrap_or(false)
+    }
+
+    pub fn identity(&mut self, key: &str) -> Option<Identity> {
+        self.text(key).parse().ok()
+    }
+}
+
+/// Builds a mapping in the original's key order, skipping empty optional fields.
+#[derive(Default)]
+pub struct Out(pub Mapping);
+
+impl Out {
+    pub fn put(mut self, key: &str, value: impl Into<Yaml>) -> Self {
+        self.0.insert(Yaml::from(key), value.into());
+        self
+    }
+
+    pub fn text(self, key: &str, value: &str) -> Self {
+        if value.is_empty() { self } else { self.put(key, value) }
+    }
+
+    pub fn flag(self, key: &str, value: bool) -> Self {
+        if value { self.put(key, true) } else { self }
+    }
+
+    /// Appends the unknown keys kept from the file.
+    pub fn rest(mut self, extra: &Mapping) -> Yaml {
+        for (k, v) in extra {
+            self.0.insert(k.clone(), v.clone());
+        }
+        Yaml::Mapping(self.0)
+    }
 }
 
 fn looks_like_timestamp(v: &str) -> bool {

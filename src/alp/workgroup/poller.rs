@@ -3,7 +3,6 @@
 //! (a `#task` addressed to it included), runs one agent turn and posts the answer back.
 //! A hub that cannot be reached is retried after 30 s, doubling up to 15 min.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,19 +22,19 @@ const CONTEXT_POSTS: usize = 12;
 pub struct Pollers {
     home: ProfileHome,
     agent: Arc<dyn Agent>,
-    running: Mutex<BTreeMap<String, Arc<AtomicBool>>>,
+    running: Mutex<Vec<(String, Arc<AtomicBool>)>>,
 }
 
 impl Pollers {
     pub fn new(home: &ProfileHome, agent: Arc<dyn Agent>) -> Self {
-        Self { home: home.clone(), agent, running: Mutex::new(BTreeMap::new()) }
+        Self { home: home.clone(), agent, running: Mutex::new(Vec::new()) }
     }
 
     /// Starts a poller for each newly joined room and stops those of rooms left.
     pub fn sync(&self) {
         let wanted: Vec<String> = subscriptions(&self.home).into_iter().map(|s| s.wg_id).collect();
         let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        running.retain(|id, stop| {
+        running.retain(|(id, stop)| {
             let keep = wanted.contains(id) && !stop.load(Ordering::SeqCst);
             if !keep {
                 stop.store(true, Ordering::SeqCst);
@@ -43,7 +42,7 @@ impl Pollers {
             keep
         });
         for id in wanted {
-            if running.contains_key(&id) {
+            if running.iter().any(|(r, _)| *r == id) {
                 continue;
             }
             let stop = Arc::new(AtomicBool::new(false));
@@ -52,7 +51,7 @@ impl Pollers {
                 .name(format!("room-{}", self.home.name()))
                 .spawn(move || poll_room(&home, agent.as_ref(), &room, &flag));
             match spawned {
-                Ok(_) => drop(running.insert(id, stop)),
+                Ok(_) => running.push((id, stop)),
                 Err(e) => log::warn!("{}: cannot start the poller of {id}: {e}", self.home.name()),
             }
         }
@@ -61,7 +60,7 @@ impl Pollers {
 
 impl Drop for Pollers {
     fn drop(&mut self) {
-        for stop in self.running.lock().unwrap_or_else(|p| p.into_inner()).values() {
+        for (_, stop) in self.running.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             stop.store(true, Ordering::SeqCst);
         }
     }
