@@ -153,8 +153,12 @@ fn a_room_with_a_hub_and_three_members() {
         mia.ok(&["-p", "mia", "workgroup", "file-get", &wg, &digest, "--output", out.to_str().unwrap()]);
     assert!(got.stdout.contains("sha256 verified"), "{}", got.stdout);
     assert_eq!(std::fs::read(&out).unwrap(), data);
-    let listed = home.ok(&["-p", "jane", "workgroup", "file-list", &wg]).stdout;
-    assert!(listed.contains(&digest) && listed.contains("notes.bin"), "{listed}");
+    let jane = Member::open(&Root::new(home.root()).home(&ProfileName::parse("jane").unwrap())).unwrap();
+    let listed = jane.list_files(&wg).unwrap();
+    let first = &listed.get("files").unwrap().as_array().unwrap()[0];
+    assert_eq!(first.get("sha256").and_then(Value::as_str), Some(digest.as_str()), "{listed:?}");
+    assert_eq!(first.get("name").and_then(Value::as_str), Some("notes.bin"));
+    assert_eq!(first.get("note").and_then(Value::as_str), Some("the calendar"));
     let marker = home.ok(&["-p", "jane", "workgroup", "pull", &wg]).stdout;
     assert!(marker.contains(&format!("#file notes.bin · 293KB · sha256:{digest}\nthe calendar")), "{marker}");
 

@@ -37,7 +37,6 @@ enum Sub {
     AddMember(AddMemberCmd),
     FilePut(FilePutCmd),
     FileGet(FileGetCmd),
-    FileList(FileListCmd),
 }
 
 #[derive(FromArgs, Debug)]
@@ -179,14 +178,6 @@ struct FileGetCmd {
     output: String,
 }
 
-#[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "file-list")]
-/// a room's files, newest first
-struct FileListCmd {
-    #[argh(positional)]
-    wg: String,
-}
-
 pub fn run(cmd: WorkgroupCmd, home: &ProfileHome) -> CliResult {
     open_profile(home)?;
     let member = Member::open(home)?;
@@ -219,22 +210,6 @@ pub fn run(cmd: WorkgroupCmd, home: &ProfileHome) -> CliResult {
             println!("{name}: {} bytes, sha256 verified, written to {}", data.len(), c.output);
             Ok(ExitCode::SUCCESS)
         }
-        Sub::FileList(c) => {
-            let listed = member.list_files(&c.wg)?;
-            for f in listed.get("files").and_then(Value::as_array).unwrap_or_default() {
-                let s = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-                let size = f.get("size").and_then(Value::as_u64).unwrap_or(0);
-                println!(
-                    "{}  {:>8}  {}  {}  by {}",
-                    s("sha256"),
-                    size,
-                    s("uploaded_at"),
-                    s("name"),
-                    member.alias(&s("uploaded_by"))
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
     }
 }
 
@@ -253,12 +228,6 @@ fn create(member: &Member, c: CreateCmd) -> CliResult {
     let members = c.member.iter().map(|m| identity_of(member, m)).collect::<Result<Vec<_>, _>>()?;
     let room = member.hub().create(&member.keys, &c.name, &members, &c.briefing, c.budget_usd)?;
     println!("{}", room.meta.id);
-    eprintln!(
-        "created {:?} with {} members; each member runs `alpi workgroup join <hub peer id> {}`",
-        room.meta.name,
-        room.members.len(),
-        room.meta.id
-    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -340,31 +309,34 @@ fn list(member: &Member) -> CliResult {
 }
 
 fn show(member: &Member, wg: &str) -> CliResult {
-    if let Ok(room) = member.hub().load(wg) {
-        describe_hub_room(&room);
-        if !room.meta.briefing.is_empty() {
-            println!("briefing: {}", room.meta.briefing);
+    let (briefing, roster): (String, Vec<(String, String)>) = match member.hub().load(wg) {
+        Ok(room) => {
+            describe_hub_room(&room);
+            let seen = |m: &crate::alp::workgroup::hub::Member| {
+                let when = if m.joined { m.last_seen_at.as_str() } else { "not joined" };
+                (m.pubkey.to_string(), when.to_owned())
+            };
+            (room.meta.briefing.clone(), room.members.iter().map(seen).collect())
         }
-        for m in &room.members {
-            let state = if m.joined { format!("joined {}", m.joined_at) } else { "not joined".into() };
-            println!("  {}  {}  last seen {}", member.alias(&m.pubkey.to_string()), state, m.last_seen_at);
+        Err(_) => {
+            let s = member.subscription(wg)?;
+            let paused = if s.paused { ", paused" } else { "" };
+            println!(
+                "{}  {}  member of @{}  seq {}  key v{}{paused}",
+                s.wg_id,
+                s.name,
+                s.hub_id,
+                s.last_seq,
+                s.latest_version()
+            );
+            (s.briefing, s.roster)
         }
-        return Ok(ExitCode::SUCCESS);
+    };
+    if !briefing.is_empty() {
+        println!("briefing: {briefing}");
     }
-    let s = member.subscription(wg)?;
-    println!("{}  {}  member of @{}", s.wg_id, s.name, s.hub_id);
-    if !s.briefing.is_empty() {
-        println!("briefing: {}", s.briefing);
-    }
-    println!(
-        "cursor seq {}, keys v{} cached, joined {}{}",
-        s.last_seq,
-        s.latest_version(),
-        s.joined_at,
-        if s.paused { ", paused" } else { "" }
-    );
-    for (pk, seen) in &s.roster {
-        println!("  {}  last seen {seen}", member.alias(pk));
+    for (pk, seen) in roster {
+        println!("  {}  last seen {seen}", member.alias(&pk));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -302,6 +302,7 @@ pub fn list(hub: &Hub, id: &str, caller: &Identity, params: &Object) -> Result<O
     }
     let dir = files_dir(&room)?;
     let _lock = fsio::lock_exclusive(&dir.join(".lock"))?;
+    // Directory order (the original sorts newest first; its clients do not rely on it).
     let found: Vec<Object> = std::fs::read_dir(&dir)
         .map(|entries| entries.flatten().collect::<Vec<_>>())
         .unwrap_or_default()
@@ -321,16 +322,6 @@ pub fn list(hub: &Hub, id: &str, caller: &Identity, params: &Object) -> Result<O
                     .with("note", text("note")),
             )
         })
-        .collect();
-    // Newest first, by (uploaded_at, sha256) as the original orders them.
-    let text = |o: &Object, k| o.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
-    let mut order: Vec<String> =
-        found.iter().map(|o| format!("{} {}", text(o, "uploaded_at"), text(o, "sha256"))).collect();
-    order.sort();
-    let found: Vec<Object> = order
-        .iter()
-        .rev()
-        .filter_map(|k| found.iter().find(|o| k.ends_with(&text(o, "sha256"))).cloned())
         .collect();
     let total = found.len() as u64;
     let page: Vec<Value> =

@@ -295,13 +295,11 @@ impl Member {
         match client.call(hub, &route, method, params, timeout, &mut |_| {}) {
             Ok(reply) => Ok(reply.result),
             Err(CallError::Remote(e)) => Err(MemberError::Refused(refusal(&hub.id, &e))),
-            Err(e @ (CallError::Offline(_) | CallError::Timeout(_) | CallError::Io(_))) => {
-                Err(MemberError::Unreachable(format!(
-                    "hub unreachable: {}",
-                    explain_failure(&self.home, &self.keys, hub, &route, e)
-                )))
+            Err(e) => {
+                let gone = matches!(e, CallError::Offline(_) | CallError::Timeout(_) | CallError::Io(_));
+                let why = explain_failure(&self.home, &self.keys, hub, &route, e);
+                Err(MemberError::Unreachable(if gone { format!("hub unreachable: {why}") } else { why }))
             }
-            Err(e) => Err(MemberError::Unreachable(explain_failure(&self.home, &self.keys, hub, &route, e))),
         }
     }
 
@@ -668,14 +666,7 @@ fn refusal(hub: &str, e: &RpcError) -> String {
             "this profile is not a member of that workgroup — ask the hub to `add-member` it"
         }
         "workgroup-not-joined" => "not joined yet — run `alpi workgroup join` first",
-        "workgroup-not-hub" => "only the hub may do that",
-        "workgroup-not-found" => "the hub has no such workgroup",
         "workgroup-paused" => "the workgroup is paused — the hub must `alpi workgroup resume` it",
-        "workgroup-full" => "the workgroup transcript is full",
-        "budget-exceeded" => "the workgroup (or hub) budget is spent",
-        "file-not-found" => "no such file in the workgroup",
-        "file-quota-exceeded" => "the workgroup's file quota is full",
-        "rate-limited" => "too many requests — wait a minute",
         _ => "",
     };
     if what.is_empty() { format!("{hub} refused: {e}") } else { format!("{hub} refused: {what}{detail}") }

@@ -163,19 +163,19 @@ fn answer(member: &Member, agent: &dyn Agent, sub: &Subscription, posts: &[Post]
         session_id: new_session_id(),
     };
     let cancel = Arc::new(AtomicBool::new(false));
-    match agent.ask(&request, &mut |_| {}, &cancel) {
-        Ok(result) if !result.text.trim().is_empty() => {
-            let cost =
-                Object::new().with("usd", result.cost).with("tokens", result.tokens_in + result.tokens_out);
-            match member.post(&sub.wg_id, &result.text, Some(cost)) {
-                Ok((seq, _)) => log::info!("{name}: answered post #{} in {} as #{seq}", post.seq, sub.wg_id),
-                Err(e) => {
-                    log::warn!("{name}: could not post the answer to #{} in {}: {e}", post.seq, sub.wg_id)
-                }
-            }
+    let answered = agent.ask(&request, &mut |_| {}, &cancel).map_err(|e| e.to_string()).and_then(|result| {
+        let cost =
+            Object::new().with("usd", result.cost).with("tokens", result.tokens_in + result.tokens_out);
+        let text = result.text.trim();
+        if text.is_empty() {
+            Ok(0)
+        } else {
+            member.post(&sub.wg_id, text, Some(cost)).map(|(seq, _)| seq).map_err(|e| e.to_string())
         }
-        Ok(_) => log::info!("{name}: empty answer to #{} in {}; nothing posted", post.seq, sub.wg_id),
-        Err(e) => log::warn!("{name}: the turn for #{} in {} failed: {e}", post.seq, sub.wg_id),
+    });
+    match answered {
+        Ok(seq) => log::info!("{name}: answered #{} in {} (#{seq})", post.seq, sub.wg_id),
+        Err(e) => log::warn!("{name}: no answer to #{} in {}: {e}", post.seq, sub.wg_id),
     }
     if let Err(e) = member.mark_responded(&sub.wg_id, post.seq) {
         log::warn!("{name}: {e}");
