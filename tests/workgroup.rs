@@ -106,6 +106,10 @@ fn a_room_with_a_hub_and_three_members() {
         assert_eq!(out.lines().last().unwrap().matches(", ").count(), 3, "four members listed: {out}");
     }
     let _mia_daemon = mia.daemon(&["-p", "mia"]);
+    let listed = home.ok(&["workgroup", "list"]).stdout;
+    assert!(listed.contains(&format!("{wg}  household  hub  4 members  key v1, budget 5 USD")), "{listed}");
+    let shown = home.ok(&["-p", "jane", "workgroup", "show", &wg]).stdout;
+    assert!(shown.contains("member of @home") && shown.contains("briefing: Family logistics"), "{shown}");
 
     home.ok(&["-p", "jane", "workgroup", "post", &wg, "who picks up Mia on Friday?"]);
     let pulled = raj.ok(&["-p", "raj", "workgroup", "pull", &wg]).stdout;

@@ -10,7 +10,7 @@ use crate::alp::identity::Identity;
 use crate::alp::peers::PeerFiles;
 use crate::alp::wire::json::Value;
 use crate::alp::workgroup::hub::{Change, Room};
-use crate::alp::workgroup::member::{Member, MemberError, Post};
+use crate::alp::workgroup::member::{Member, MemberError, Post, Subscription};
 use crate::profile::ProfileHome;
 
 #[derive(FromArgs, Debug)]
@@ -287,6 +287,12 @@ fn describe_hub_room(room: &Room) {
     );
 }
 
+fn describe_subscription(s: &Subscription) {
+    let paused = if s.paused { ", paused" } else { "" };
+    let (id, name, hub, seq, v) = (&s.wg_id, &s.name, &s.hub_id, s.last_seq, s.latest_version());
+    println!("{id}  {name}  member of @{hub}  seq {seq}  key v{v}{paused}");
+}
+
 fn list(member: &Member) -> CliResult {
     let rooms = member.hub().list();
     let subs = member.subscriptions();
@@ -294,17 +300,7 @@ fn list(member: &Member) -> CliResult {
         println!("no workgroups. `alpi workgroup create` or `alpi workgroup join`.");
     }
     rooms.iter().for_each(describe_hub_room);
-    for s in subs {
-        let paused = if s.paused { ", paused" } else { "" };
-        println!(
-            "{}  {}  member of @{}  seq {}  key v{}{paused}",
-            s.wg_id,
-            s.name,
-            s.hub_id,
-            s.last_seq,
-            s.latest_version()
-        );
-    }
+    subs.iter().for_each(describe_subscription);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -320,15 +316,7 @@ fn show(member: &Member, wg: &str) -> CliResult {
         }
         Err(_) => {
             let s = member.subscription(wg)?;
-            let paused = if s.paused { ", paused" } else { "" };
-            println!(
-                "{}  {}  member of @{}  seq {}  key v{}{paused}",
-                s.wg_id,
-                s.name,
-                s.hub_id,
-                s.last_seq,
-                s.latest_version()
-            );
+            describe_subscription(&s);
             (s.briefing, s.roster)
         }
     };
