@@ -20,6 +20,7 @@ use crate::alp::peers::{Peer, PeerFiles, PinnedPeers};
 use crate::alp::replay::{ReplayGuard, Verdict};
 use crate::alp::wire::envelope::{self, Authentic, Drop, RpcError, Stream};
 use crate::alp::wire::json::{Object, Value};
+use crate::alp::workgroup::{hub::Hub, verbs as rooms};
 use crate::fsio;
 use crate::logging::ServiceLog;
 use crate::profile::ProfileHome;
@@ -57,6 +58,7 @@ pub struct Node {
     turns: TurnSlot,
     blobs: BlobStore,
     audit: HubStore,
+    rooms: Hub,
     agent: Arc<dyn Agent>,
     log: ServiceLog,
     progress_after: Duration,
@@ -81,6 +83,7 @@ impl Node {
             turns: TurnSlot::default(),
             blobs: BlobStore::new(&alp_dir),
             audit: HubStore::new(home.dir()),
+            rooms: Hub::new(&alp_dir),
             agent,
             log: ServiceLog::open(&home.service_log()),
             progress_after: PROGRESS_AFTER,
@@ -217,6 +220,9 @@ impl Node {
                 Ok((hash, reader)) => Route::GetBlob(hash, reader),
                 Err(e) => Route::Reply(Err(e)),
             },
+            m if rooms::is_known(m) => {
+                Route::Reply(rooms::handle(&self.rooms, &self.keys, m, &envelope.from, &params))
+            }
             _ => Route::Ask(params),
         }
     }

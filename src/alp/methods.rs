@@ -22,6 +22,7 @@ pub const AUDIT_PUSH: &str = "audit.push";
 /// Methods this build serves; anything else is `-32601`.
 pub fn is_known(method: &str) -> bool {
     matches!(method, PING | ASK | CANCEL | PUT_BLOB | GET_BLOB | AUDIT_PUSH)
+        || crate::alp::workgroup::verbs::is_known(method)
 }
 
 /// One inbound `link.ask`.

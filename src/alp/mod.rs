@@ -14,3 +14,4 @@ pub mod peers;
 pub mod replay;
 pub mod transport;
 pub mod wire;
+pub mod workgroup;

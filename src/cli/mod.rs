@@ -13,6 +13,7 @@ mod peers;
 mod profile;
 mod schedule;
 mod setup;
+mod workgroup;
 
 use std::process::ExitCode;
 
@@ -62,6 +63,7 @@ enum Command {
     Pair(pair::PairCmd),
     AuditLog(audit_log::AuditLogCmd),
     Audit(audit::AuditCmd),
+    Workgroup(workgroup::WorkgroupCmd),
 }
 
 /// Runs the command line of this process.
@@ -100,6 +102,7 @@ fn run(args: Alpi) -> CliResult {
         Some(Command::Pair(cmd)) => pair::run(cmd, &home),
         Some(Command::AuditLog(cmd)) => audit_log::run(cmd, &home),
         Some(Command::Audit(cmd)) => audit::run(cmd, &home),
+        Some(Command::Workgroup(cmd)) => workgroup::run(cmd, &home),
     }
 }
 

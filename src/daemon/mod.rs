@@ -25,6 +25,7 @@ use smol::net::unix::UnixListener;
 use crate::agent::peer_turns::ProfileAgent;
 use crate::alp::dispatch::{self, Node};
 use crate::alp::transport::{tcp, unix};
+use crate::alp::workgroup::poller::Pollers;
 use crate::clock::now_micros;
 use crate::fsio;
 use crate::profile::config::Config;
@@ -183,6 +184,8 @@ struct Served {
     _tcp_listener: Option<smol::Task<std::io::Result<()>>>,
     /// Gateway threads, stopped when this is dropped.
     _gateways: Vec<gateway::Running>,
+    /// Long-polls of the rooms this profile joined, stopped when this is dropped.
+    rooms: Pollers,
 }
 
 impl Drop for Served {
@@ -217,6 +220,8 @@ impl Daemon {
         let lock = lock_profile(home)?;
         let config = Config::load(&home.config_path()).unwrap_or_default();
         let agent = Arc::new(ProfileAgent { home: home.clone() });
+        let rooms = Pollers::new(home, agent.clone());
+        rooms.sync();
         let node = Node::open(home, agent, now_micros())
             .map_err(|source| Error::Node { profile: name.clone(), source })?;
         let node = Arc::new(node);
@@ -243,6 +248,7 @@ impl Daemon {
             _listener: task,
             _tcp_listener: tcp_task,
             _gateways: gateways,
+            rooms,
         };
         self.served().insert(name, served);
         Ok(())
@@ -313,6 +319,7 @@ impl Daemon {
             if matches!(self.scope, Scope::All) {
                 self.rescan();
             }
+            self.served().values().for_each(|s| s.rooms.sync());
             if last_tick.is_none_or(|t| t.elapsed() >= schedule::TICK) {
                 last_tick = Some(std::time::Instant::now());
                 let homes: Vec<ProfileHome> = {
