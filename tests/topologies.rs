@@ -58,6 +58,11 @@ fn shape_4_every_device_of_one_person() {
 }
 
 #[test]
+fn shape_5_family_room() {
+    demo("5-family-room", 23500);
+}
+
+#[test]
 fn shape_6_enterprise_mesh() {
     demo("6-enterprise-mesh", 24000);
 }
