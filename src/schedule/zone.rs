@@ -15,6 +15,9 @@ pub struct SystemZone;
 
 impl Zone for SystemZone {
     fn offset_at(&self, utc: i64) -> i64 {
+        // libc marks musl's `time_t` deprecated over the time64 move; on 32-bit musl it is
+        // the 32-bit one, which matches the `localtime_r` symbol it links (until 2038).
+        #[allow(deprecated)]
         let t = utc as libc::time_t;
         // SAFETY: localtime_r only writes the struct we pass; both pointers are valid.
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };

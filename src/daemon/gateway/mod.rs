@@ -7,8 +7,8 @@ pub mod email;
 pub mod telegram;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::agent::run::{Conversation, RunError, Surface};
@@ -34,20 +34,36 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        raise(&self.stop);
     }
 }
 
-/// Sleeps `wait`, waking early when `stop` is set; false if it was.
+/// Every [`pause`] waits on this, so [`raise`] can end them at once: an idle gateway
+/// sleeps without waking (polling a flag every 100 ms cost ~1.7 s of CPU an hour).
+static PAUSES: Mutex<()> = Mutex::new(());
+static RAISED: Condvar = Condvar::new();
+
+/// Sleeps `wait`, waking early when `stop` is [`raise`]d; false if it was.
 pub fn pause(stop: &AtomicBool, wait: Duration) -> bool {
     let until = std::time::Instant::now() + wait;
-    while std::time::Instant::now() < until {
+    let mut guard = PAUSES.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
         if stop.load(Ordering::SeqCst) {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(100).min(until - std::time::Instant::now()));
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        guard = RAISED.wait_timeout(guard, left).unwrap_or_else(PoisonError::into_inner).0;
     }
-    !stop.load(Ordering::SeqCst)
+}
+
+/// Sets `flag` and wakes the pauses watching it.
+pub fn raise(flag: &AtomicBool) {
+    flag.store(true, Ordering::SeqCst);
+    let _guard = PAUSES.lock().unwrap_or_else(PoisonError::into_inner);
+    RAISED.notify_all();
 }
 
 /// `gateway/.breaker-state.json`: `{"<gateway>": {"failures", "state", "until"}}`.

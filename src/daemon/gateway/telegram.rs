@@ -250,7 +250,7 @@ impl Telegram {
                 }
             });
             let reply = work();
-            done.store(true, Ordering::SeqCst);
+            super::raise(&done);
             reply
         })
     }

@@ -76,9 +76,11 @@ pub(crate) struct Clock {
     /// When the wait armed last runs out, for waits sliced to notice `cancel`.
     until: Instant,
     cancel: Option<Arc<AtomicBool>>,
+    /// With a cancel flag, waits are cut into slices this long so the flag is seen soon.
+    slice: Duration,
 }
 
-/// With a cancel flag, a wait is cut into slices this long so the flag is seen soon.
+/// How soon a cancel flag is noticed by default: a person pressed Ctrl-C.
 const CANCEL_SLICE: Duration = Duration::from_millis(100);
 
 impl Clock {
@@ -93,7 +95,15 @@ impl Clock {
             applied: None,
             until: Instant::now(),
             cancel,
+            slice: CANCEL_SLICE,
         }
+    }
+
+    /// Notices the cancel flag only every `slice`: for a daemon's long idle waits,
+    /// where every wake-up costs CPU for the whole hour and a stop may take a second.
+    pub fn with_slice(mut self, slice: Duration) -> Clock {
+        self.slice = slice;
+        self
     }
 
     pub fn host(&self) -> &str {
@@ -120,7 +130,7 @@ impl Clock {
         let (wait, binding) = self.cut(self.limit, self.phase)?;
         self.binding = binding;
         self.until = Instant::now().checked_add(wait).unwrap_or(self.until);
-        let wait = if self.cancel.is_some() { wait.min(CANCEL_SLICE) } else { wait };
+        let wait = if self.cancel.is_some() { wait.min(self.slice) } else { wait };
         self.set_wait(socket, wait)
     }
 
@@ -149,7 +159,7 @@ impl Clock {
         if self.cancel.is_none() || left.is_zero() {
             return Ok(false);
         }
-        self.set_wait(socket, left.min(CANCEL_SLICE))?;
+        self.set_wait(socket, left.min(self.slice))?;
         Ok(true)
     }
 
