@@ -7,10 +7,12 @@
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "../tests/common/fake_openai.rs"]
+mod fake_openai;
 #[path = "../tests/common/mail_servers.rs"]
 mod mail_servers;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
@@ -22,23 +24,12 @@ fn idle_bot_api() -> u16 {
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             std::thread::spawn(move || {
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let _ = reader.read_exact(&mut vec![0; length]);
+                let mut stream = stream;
+                fake_openai::read_request(&mut stream);
                 std::thread::sleep(Duration::from_secs(30));
                 let body = br#"{"ok":true,"result":[]}"#;
                 let head =
                     format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
-                let mut stream = stream;
                 let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body));
             });
         }

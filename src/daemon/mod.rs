@@ -392,38 +392,40 @@ impl Daemon {
 
 /// The profile's configured gateways, each on a thread of its own.
 fn start_gateways(home: &ProfileHome) -> Vec<gateway::Running> {
-    let mut running = Vec::new();
-    match gateway::telegram::Telegram::from_env(home) {
-        Some(Ok(telegram)) => {
-            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let flag = stop.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("telegram-{}", home.name()))
-                .spawn(move || telegram.run(flag));
-            match thread {
-                Ok(_) => running.push(gateway::Running::new(stop)),
-                Err(e) => log::warn!("{}: cannot start the telegram gateway: {e}", home.name()),
-            }
+    let telegram = gateway::telegram::Telegram::from_env(home);
+    let email = gateway::email::Email::from_env(home);
+    let started = [
+        start_gateway(home, "telegram", telegram, |g, stop| g.run(stop)),
+        start_gateway(home, "email", email, |g, stop| g.run(stop)),
+    ];
+    started.into_iter().flatten().collect()
+}
+
+/// Runs one gateway (`None`: not configured) on a thread named after it and the profile.
+fn start_gateway<G: Send + 'static, E: std::fmt::Display>(
+    home: &ProfileHome,
+    name: &str,
+    configured: Option<Result<G, E>>,
+    run: fn(G, Arc<std::sync::atomic::AtomicBool>),
+) -> Option<gateway::Running> {
+    let gateway = match configured? {
+        Ok(gateway) => gateway,
+        Err(e) => {
+            log::warn!("{}: {name} gateway not started: {e}", home.name());
+            return None;
         }
-        Some(Err(e)) => log::warn!("{}: telegram gateway not started: {e}", home.name()),
-        None => {}
-    }
-    match gateway::email::Email::from_env(home) {
-        Some(Ok(email)) => {
-            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let flag = stop.clone();
-            let thread = std::thread::Builder::new()
-                .name(format!("email-{}", home.name()))
-                .spawn(move || email.run(flag));
-            match thread {
-                Ok(_) => running.push(gateway::Running::new(stop)),
-                Err(e) => log::warn!("{}: cannot start the email gateway: {e}", home.name()),
-            }
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread =
+        std::thread::Builder::new().name(format!("{name}-{}", home.name())).spawn(move || run(gateway, flag));
+    match thread {
+        Ok(_) => Some(gateway::Running::new(stop)),
+        Err(e) => {
+            log::warn!("{}: cannot start the {name} gateway: {e}", home.name());
+            None
         }
-        Some(Err(e)) => log::warn!("{}: email gateway not started: {e}", home.name()),
-        None => {}
     }
-    running
 }
 
 /// The audit forwarder, when `audit.hub` or `logging.syslog` is set, on its own thread.
