@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Writes fuzz/seeds/<target>/ from the test vectors and fixtures; ci/fuzz copies the
-seeds into the (uncommitted) corpus before each run. Re-run after the vectors change."""
+"""Writes fuzz/seeds/<target>/ from the test vectors and fixtures; ci/fuzz hands the
+seeds to libFuzzer beside the (uncommitted) corpus on each run. Re-run after the vectors change."""
 import glob, json, os, shutil
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
