@@ -1,8 +1,9 @@
 //! How cost grows with the amount of state, for `ci/bench --scale` (`name value unit`
 //! lines): dispatching a ping with 1 … 1,000 pinned peers (in-process, the Node a
 //! daemon runs), finding a Noise initiator among them, a scheduler pass over 10 …
-//! 10,000 jobs (`alpi schedule run-once`, nothing due), and listing and resuming with
-//! a 50 MB session history. `ALPI_BENCH_BIN`/`ALPI_BENCH_LABEL` as in the other benches.
+//! 10,000 jobs (`alpi schedule run-once`, nothing due), listing and resuming with a
+//! 50 MB session history, and a room's hub with 100 … 10,000 posts (the cap): admitting
+//! a post, a member's pull of what is new, and a pull of the whole transcript. `ALPI_BENCH_BIN`/`ALPI_BENCH_LABEL` as in the other benches.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -16,7 +17,9 @@ use alpi::alp::dispatch::{Node, Via};
 use alpi::alp::identity::Keypair;
 use alpi::alp::methods::NoAgent;
 use alpi::alp::wire::envelope;
-use alpi::alp::wire::json::Object;
+use alpi::alp::wire::json::{Object, Value};
+use alpi::alp::workgroup::hub::Hub;
+use alpi::alp::workgroup::verbs;
 use alpi::profile::{ProfileName, Root};
 
 const PINGS: usize = 2_000;
@@ -27,13 +30,27 @@ fn main() {
     }
     let bin = std::env::var("ALPI_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_alpi").into());
     let label = std::env::var("ALPI_BENCH_LABEL").map(|l| format!(".{l}")).unwrap_or_default();
-    for peers in [1, 10, 100, 1_000] {
-        peers_curve(peers);
+    // `cargo bench --bench scale -- rooms` runs one curve; no name runs them all.
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wanted = |curve: &str| only.is_empty() || only.iter().any(|o| o == curve);
+    if wanted("peers") {
+        for peers in [1, 10, 100, 1_000] {
+            peers_curve(peers);
+        }
     }
-    for jobs in [10, 1_000, 10_000] {
-        jobs_curve(&bin, &label, jobs);
+    if wanted("jobs") {
+        for jobs in [10, 1_000, 10_000] {
+            jobs_curve(&bin, &label, jobs);
+        }
     }
-    sessions(&bin, &label, 50 << 20);
+    if wanted("sessions") {
+        sessions(&bin, &label, 50 << 20);
+    }
+    if wanted("rooms") {
+        for posts in [100, 1_000, 10_000] {
+            room_curve(posts);
+        }
+    }
 }
 
 fn median_us(samples: &mut [Duration]) -> f64 {
@@ -187,4 +204,64 @@ fn sessions(bin: &str, label: &str, total: usize) {
     let (resume_ms, resume_rss) = timed_runs(bin, dir.path(), &["chat", "-c"], "/status\n", 5);
     println!("scale.sessions.{mb}mb.resume_newest{label}.median {resume_ms:.1} ms");
     println!("rss.scale.sessions.{mb}mb.resume_newest{label}.max {resume_rss} KiB");
+}
+
+/// A room filled to `count` posts (the last `ROOM_SAMPLES` of them admitted while timed,
+/// so the largest room ends at the 10,000-post cap), then timed pulls at that size.
+fn room_curve(count: usize) {
+    const ROOM_SAMPLES: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let hub = Hub::new(dir.path());
+    let (hub_keys, member) = (Keypair::from_seed([1; 32]), Keypair::from_seed([2; 32]));
+    let id = hub.create(&hub_keys, "scale", &[member.identity().clone()], "", None).unwrap().meta.id;
+    let call = |method: &str, params: Object| {
+        verbs::handle(&hub, &hub_keys, method, member.identity(), &params.with("workgroup_id", id.as_str()))
+            .unwrap()
+    };
+    call(verbs::JOIN, Object::new());
+    let prefilled = count - ROOM_SAMPLES;
+    let room = hub.load(&id).unwrap();
+    let lines: String = (1..=prefilled)
+        .map(|seq| {
+            let post = Object::new()
+                .with("seq", seq as u64)
+                .with("ts", "2026-11-30T00:00:00+00:00")
+                .with("from", member.identity().to_string())
+                .with("key_version", 1u64)
+                .with("nonce", format!("{seq:024x}"))
+                .with("ciphertext", "x".repeat(160));
+            let mut line = Value::Object(post).wire();
+            line.push(b'\n');
+            String::from_utf8(line).unwrap()
+        })
+        .collect();
+    std::fs::write(room.dir.join("transcript.jsonl"), lines).unwrap();
+
+    let post = |seq: usize| {
+        Object::new()
+            .with("key_version", 1u64)
+            .with("nonce", format!("{seq:024x}"))
+            .with("ciphertext", "x".repeat(160))
+    };
+    let mut posting: Vec<Duration> = (prefilled + 1..=count)
+        .map(|seq| {
+            let started = Instant::now();
+            call(verbs::POST, post(seq));
+            started.elapsed()
+        })
+        .collect();
+    let pull = |since: usize| {
+        let started = Instant::now();
+        let reply = call(verbs::PULL, Object::new().with("since", since as u64));
+        let got = reply.get("posts").and_then(Value::as_array).map_or(0, <[Value]>::len);
+        assert_eq!(got, count - since, "pull since {since}");
+        started.elapsed()
+    };
+    let mut pull_new: Vec<Duration> = (0..ROOM_SAMPLES).map(|_| pull(count - 1)).collect();
+    let mut pull_all: Vec<Duration> = (0..5).map(|_| pull(0)).collect();
+    let bytes = std::fs::metadata(room.dir.join("transcript.jsonl")).unwrap().len();
+    println!("scale.rooms.{count}.post.median {:.2} ms", median_us(&mut posting) / 1e3);
+    println!("scale.rooms.{count}.pull_newest.median {:.2} ms", median_us(&mut pull_new) / 1e3);
+    println!("scale.rooms.{count}.pull_all.median {:.2} ms", median_us(&mut pull_all) / 1e3);
+    println!("scale.rooms.{count}.transcript {bytes} bytes");
 }

@@ -6,12 +6,13 @@
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use serde_norway::{Mapping, Value as Yaml};
 
 use super::crypto::{self, GroupKey};
+use super::transcript::{TRANSCRIPT, Transcripts};
 use super::{Fields, MAX_POSTS, Out, Result, RoomError, check_id, now_ts, read_yaml, read_yaml_list};
 use crate::alp::identity::{Identity, Keypair};
 use crate::alp::wire::json::{self, Object, Value};
@@ -19,7 +20,6 @@ use crate::fsio;
 
 const META: &str = "meta.yaml";
 const MEMBERS: &str = "members.yaml";
-const TRANSCRIPT: &str = "transcript.jsonl";
 const LEDGER: &str = "ledger.json";
 const HUB_KEYS: &str = "hub_keys.json";
 const LOCK: &str = ".transcript.lock";
@@ -212,11 +212,17 @@ pub enum Change<'a> {
 #[derive(Debug, Clone)]
 pub struct Hub {
     root: PathBuf,
+    transcripts: Arc<Transcripts>,
 }
 
 impl Hub {
     pub fn new(alp_dir: &Path) -> Self {
-        Self { root: alp_dir.join("workgroups") }
+        Self { root: alp_dir.join("workgroups"), transcripts: Arc::default() }
+    }
+
+    /// The room's transcript index (posts, head, nonces), kept across calls.
+    pub fn transcripts(&self) -> &Transcripts {
+        &self.transcripts
     }
 
     pub fn dir(&self, id: &str) -> Result<PathBuf> {
@@ -411,18 +417,14 @@ impl Hub {
         {
             return Err(RoomError::Budget { cap, used: ledger.usd, declared: post.usd });
         }
-        let existing = read_transcript(&room.dir);
-        if existing.len() >= MAX_POSTS {
+        let head = self.transcripts.head(&room.dir);
+        if head.posts >= MAX_POSTS {
             return Err(RoomError::Full);
         }
-        let reused = existing.iter().any(|e| {
-            e.get("nonce").and_then(Value::as_str) == Some(post.nonce)
-                && e.get("key_version").and_then(Value::as_u64).unwrap_or(1) == post.key_version
-        });
-        if reused {
+        if self.transcripts.nonce_used(&room.dir, post.key_version, post.nonce) {
             return Err(RoomError::Invalid("nonce reuse for this key_version".into()));
         }
-        let seq = existing.last().and_then(|e| e.get("seq")).and_then(Value::as_u64).unwrap_or(0) + 1;
+        let seq = head.seq + 1;
         let mut entry = Object::new()
             .with("seq", seq)
             .with("ts", now_ts())
@@ -532,24 +534,6 @@ impl Ledger {
         }
         write_file(&dir.join(LEDGER), &Value::Object(out).wire())
     }
-}
-
-/// The room's posts, in file order; unreadable lines are skipped.
-pub fn read_transcript(dir: &Path) -> Vec<Object> {
-    let Ok(bytes) = std::fs::read(dir.join(TRANSCRIPT)) else { return Vec::new() };
-    bytes
-        .split(|&b| b == b'\n')
-        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-        .filter_map(|line| match json::parse(line) {
-            Ok(Value::Object(o)) => Some(o),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The transcript's size: a cheap "did anything land" probe for a held pull.
-pub fn transcript_len(dir: &Path) -> u64 {
-    std::fs::metadata(dir.join(TRANSCRIPT)).map(|m| m.len()).unwrap_or(0)
 }
 
 fn append_line(path: &Path, line: &[u8]) -> Result<()> {
@@ -670,7 +654,7 @@ mod tests {
         );
         let reloaded = hub.load(&id).unwrap();
         assert_eq!(reloaded.members.len(), 2);
-        assert_eq!(read_transcript(&reloaded.dir).len(), 2);
+        assert_eq!(super::super::transcript::read_all(&reloaded.dir).len(), 2);
         assert!(matches!(hub.set_paused(&id, a.identity(), true), Err(RoomError::NotHub(_))));
         hub.set_paused(&id, h.identity(), true).unwrap();
         assert!(matches!(

@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 
 use super::crypto::{self, GroupKey};
 use super::files::{self, CHUNK_BYTES, MAX_FILE_BYTES, check_hash, hex};
-use super::hub::{Hub, read_transcript};
+use super::hub::Hub;
+use super::transcript;
 use super::verbs;
 use super::{Fields, Out, RoomError, now_ts};
 use crate::alp::ask::explain_failure;
@@ -441,7 +442,7 @@ impl Member {
     }
 
     fn read_as_hub(&self, room: &super::hub::Room, since: u64) -> (Vec<Post>, u64) {
-        let all = read_transcript(&room.dir);
+        let all = transcript::read_all(&room.dir);
         let head = all.last().and_then(|p| p.get("seq")).and_then(Value::as_u64).unwrap_or(0);
         let mut cache = Vec::new();
         let hub = self.hub();

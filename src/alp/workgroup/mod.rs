@@ -1,14 +1,16 @@
 //! ALP.3 workgroups ("rooms", spec §8): a hub profile anchors a room's encrypted
 //! transcript; members post ciphertext under a shared group key sealed to each of them.
 //! `crypto` seals and encrypts, `hub` owns the room files, `verbs` answers the
-//! `workgroup.*` wire methods, `files` the encrypted file sidecars, `member` the member
-//! side (subscriptions, key cache, calls to the hub), `poller` the daemon's long-polls.
+//! `workgroup.*` wire methods, `transcript` reads the post log through an index, `files`
+//! the encrypted file sidecars, `member` the member side (subscriptions, key cache,
+//! calls to the hub), `poller` the daemon's long-polls.
 
 pub mod crypto;
 pub mod files;
 pub mod hub;
 pub mod member;
 pub mod poller;
+pub mod transcript;
 pub mod verbs;
 
 use serde_norway::{Mapping, Value as Yaml};

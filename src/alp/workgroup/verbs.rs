@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::hub::{Change, Hub, NewPost, read_transcript, transcript_len};
+use super::hub::{Change, Hub, NewPost};
+use super::transcript::{self, seq_of};
 use super::{LONG_POLL_MAX_S, MAX_CIPHERTEXT, RoomError, files};
 use crate::alp::identity::{Identity, Keypair};
 use crate::alp::wire::envelope::RpcError;
@@ -107,26 +108,26 @@ fn pull(hub: &Hub, id: &str, caller: &Identity, params: &Object) -> super::Resul
     let room = hub.load(id)?;
     room.member(caller).ok_or(RoomError::NotMember)?;
     let deadline = Instant::now() + wait;
-    let (mut all, mut size) = (Vec::new(), u64::MAX);
+    let (mut head, mut size) = (0, u64::MAX);
     loop {
         let seen = super::hub::posted_count();
-        let now_size = transcript_len(&room.dir);
+        let now_size = transcript::len(&room.dir);
         if now_size != size {
             size = now_size;
-            all = read_transcript(&room.dir);
+            head = hub.transcripts().head(&room.dir).seq;
         }
-        let fresh = all.iter().any(|p| seq_of(p) > since);
         let left = deadline.saturating_duration_since(Instant::now());
-        if fresh || left.is_zero() {
+        if head > since || left.is_zero() {
             break;
         }
         super::hub::wait_posted(seen, left.min(PROBE_EVERY));
     }
-    let fresh: Vec<Value> =
-        all.iter().filter(|p| seq_of(p) > since).map(|p| Value::Object(p.clone())).collect();
+    let fresh = hub.transcripts().since(&room.dir, since);
+    // Posts may have landed since `head` was read: the head returned covers them.
+    let head = fresh.last().map_or(head, |post| seq_of(post).max(head));
+    let fresh: Vec<Value> = fresh.into_iter().map(Value::Object).collect();
     let room = if wait_s > 0.0 || !fresh.is_empty() { hub.touch(id, caller, None)? } else { hub.load(id)? };
     let me = room.member(caller).ok_or(RoomError::NotMember)?;
-    let head = all.last().map(seq_of).unwrap_or(0);
     Ok(with_pipeline_state(
         Object::new()
             .with("posts", fresh)
@@ -136,10 +137,6 @@ fn pull(hub: &Hub, id: &str, caller: &Identity, params: &Object) -> super::Resul
     .with("paused", room.meta.paused)
     .with("sealed_key", me.sealed_key.as_str())
     .with("members", room.roster()))
-}
-
-fn seq_of(post: &Object) -> u64 {
-    post.get("seq").and_then(Value::as_u64).unwrap_or(0)
 }
 
 fn leave(hub: &Hub, id: &str, caller: &Identity) -> super::Result<Object> {
