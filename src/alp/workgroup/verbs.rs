@@ -258,14 +258,14 @@ mod tests {
 
     #[test]
     fn a_nonce_is_refused_the_second_time_under_the_same_key_version() {
-        let (_tmp, hub, h, m, id) = room();
+        let (tmp, hub, h, m, id) = room();
         call(&hub, &h, &m, JOIN, Object::new().with("workgroup_id", id.as_str())).unwrap();
         call(&hub, &h, &m, POST, post(&id, "bjE=", 0.0)).unwrap();
         let err = call(&hub, &h, &m, POST, post(&id, "bjE=", 0.0)).unwrap_err();
         assert_eq!(err.code, -32602);
         assert!(err.to_string().contains("nonce reuse"), "{err}");
         // A fresh index (another daemon run) reads the same refusal from the file.
-        let err = call(&Hub::new(_tmp.path()), &h, &m, POST, post(&id, "bjE=", 0.0)).unwrap_err();
+        let err = call(&Hub::new(tmp.path()), &h, &m, POST, post(&id, "bjE=", 0.0)).unwrap_err();
         assert_eq!(err.code, -32602);
         let head =
             call(&hub, &h, &m, PULL, Object::new().with("workgroup_id", id.as_str()).with("since", 0u64));
