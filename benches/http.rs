@@ -74,7 +74,7 @@ fn server_config() -> Arc<ServerConfig> {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if common::listing() {
         return;
     }
     let roots = ms(20, || drop(Client::new().unwrap()));

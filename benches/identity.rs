@@ -14,7 +14,7 @@ use std::hint::black_box;
 use alpi::alp::identity::{BACKEND, Keypair};
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if common::listing() {
         return;
     }
     let keys = Keypair::from_seed([42; 32]);

@@ -84,12 +84,12 @@ fn idle_daemon(bin: &str, jobs: usize, env: &str, window: u64) -> Figures {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if common::listing() {
         return;
     }
     let window: u64 = std::env::var("ALPI_BENCH_IDLE_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(90);
-    let bin = std::env::var("ALPI_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_alpi").into());
-    let label = std::env::var("ALPI_BENCH_LABEL").map(|l| format!(".{l}")).unwrap_or_default();
+    let bin = common::bench_bin();
+    let label = common::bench_label();
 
     let quiet = idle_daemon(&bin, 10, "", window);
     println!("rss.daemon{label}.3_profiles_10_jobs.idle {} KiB", quiet.rss);

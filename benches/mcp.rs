@@ -22,14 +22,14 @@ use alpi::profile::{ProfileName, Root};
 const COLD_STARTS: usize = 7;
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if common::listing() {
         return;
     }
     let Some(servers) = mcp_servers::installed() else { return };
     let dir = tempfile::tempdir().unwrap();
     let notes = dir.path().join("notes");
     std::fs::create_dir_all(&notes).unwrap();
-    let label = std::env::var("ALPI_BENCH_LABEL").map(|l| format!(".{l}")).unwrap_or_default();
+    let label = common::bench_label();
     let notes_arg = notes.display().to_string();
     let runs = [
         ("everything", &servers.everything, "stdio"),
@@ -88,7 +88,7 @@ fn repl_rss(mcp_yaml: &str) -> (u64, u64) {
     );
     std::fs::write(root.join("config.yaml"), config).unwrap();
     std::fs::write(root.join(".env"), "FAKE_KEY=k\n").unwrap();
-    let bin = std::env::var("ALPI_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_alpi").into());
+    let bin = common::bench_bin();
     let mut repl = Command::new(bin)
         .env("HOME", home.path())
         .env_remove("ALPI_HOME")

@@ -17,7 +17,7 @@ use fake_openai::{Canned, fake_provider, final_stream};
 const TURNS: usize = 30;
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if common::listing() {
         return;
     }
     let fake = fake_provider((0..TURNS).map(|_| Canned::ok(final_stream("ok"))).collect());
@@ -30,8 +30,8 @@ fn main() {
     );
     std::fs::write(root.join("config.yaml"), config).unwrap();
     std::fs::write(root.join(".env"), "FAKE_KEY=k\n").unwrap();
-    let bin = std::env::var("ALPI_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_alpi").into());
-    let label = std::env::var("ALPI_BENCH_LABEL").map(|l| format!(".{l}")).unwrap_or_default();
+    let bin = common::bench_bin();
+    let label = common::bench_label();
     let mut repl = Command::new(bin)
         .env("HOME", home.path())
         .env_remove("ALPI_HOME")

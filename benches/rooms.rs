@@ -27,11 +27,11 @@ const MEMBERS: usize = 10;
 const POSTS: usize = 100;
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if common::listing() {
         return;
     }
-    let bin = std::env::var("ALPI_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_alpi").into());
-    let label = std::env::var("ALPI_BENCH_LABEL").map(|l| format!(".{l}")).unwrap_or_default();
+    let bin = common::bench_bin();
+    let label = common::bench_label();
     let dir = tempfile::tempdir().unwrap();
     let root = Root::new(dir.path().join(".alpi"));
     let hub_home = root.home(&ProfileName::default_profile());

@@ -3,7 +3,8 @@
 //! daemon runs), finding a Noise initiator among them, a scheduler pass over 10 …
 //! 10,000 jobs (`alpi schedule run-once`, nothing due), listing and resuming with a
 //! 50 MB session history, and a room's hub with 100 … 10,000 posts (the cap): admitting
-//! a post, a member's pull of what is new, and a pull of the whole transcript. `ALPI_BENCH_BIN`/`ALPI_BENCH_LABEL` as in the other benches.
+//! a post, a member's pull of what is new, and a pull of the whole transcript.
+//! `ALPI_BENCH_BIN`/`ALPI_BENCH_LABEL` as in the other benches.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -25,11 +26,11 @@ use alpi::profile::{ProfileName, Root};
 const PINGS: usize = 2_000;
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if common::listing() {
         return;
     }
-    let bin = std::env::var("ALPI_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_alpi").into());
-    let label = std::env::var("ALPI_BENCH_LABEL").map(|l| format!(".{l}")).unwrap_or_default();
+    let bin = common::bench_bin();
+    let label = common::bench_label();
     // `cargo bench --bench scale -- rooms` runs one curve; no name runs them all.
     let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wanted = |curve: &str| only.is_empty() || only.iter().any(|o| o == curve);

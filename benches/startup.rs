@@ -23,11 +23,7 @@ struct Target {
 impl Target {
     fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        Self {
-            bin: var("ALPI_BENCH_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_alpi").to_owned()),
-            runner: var("ALPI_BENCH_RUNNER"),
-            label: var("ALPI_BENCH_LABEL").map(|l| format!(".{l}")).unwrap_or_default(),
-        }
+        Self { bin: common::bench_bin(), runner: var("ALPI_BENCH_RUNNER"), label: common::bench_label() }
     }
 
     /// The command's own peak memory in KiB (natively only: under qemu it would be
@@ -58,7 +54,7 @@ impl Target {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if common::listing() {
         return;
     }
     let target = Target::from_env();

@@ -27,7 +27,7 @@ fn tool_step(id: &str, name: &str, args: &str) -> String {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    if common::listing() {
         return;
     }
     let mut times = Vec::new();

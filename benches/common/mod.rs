@@ -4,6 +4,29 @@
 
 use std::time::{Duration, Instant};
 
+/// `cargo bench -- --list` asks a bench for its test names; these have none.
+pub fn listing() -> bool {
+    std::env::args().any(|a| a == "--list")
+}
+
+/// The binary a bench runs: `ALPI_BENCH_BIN` (e.g. the static musl build phones run),
+/// else the one this cargo profile built.
+pub fn bench_bin() -> String {
+    std::env::var("ALPI_BENCH_BIN")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or(env!("CARGO_BIN_EXE_alpi").into())
+}
+
+/// `.` + `ALPI_BENCH_LABEL`, added to row names when another binary is measured.
+pub fn bench_label() -> String {
+    std::env::var("ALPI_BENCH_LABEL")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|l| format!(".{l}"))
+        .unwrap_or_default()
+}
+
 /// Median wall time of `rounds` runs of `op`.
 pub fn median(rounds: usize, mut op: impl FnMut()) -> Duration {
     let mut samples: Vec<Duration> = (0..rounds)
