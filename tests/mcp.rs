@@ -321,8 +321,9 @@ fn an_agent_turn_calls_an_mcp_tool_and_uses_its_result() {
     all_gone(&sb, &["every", "files"]);
 }
 
-#[test]
-fn the_chat_keeps_one_server_for_the_session_and_tools_lists_it() {
+/// A profile with the MCP server `well` and a model that calls its echo in each of
+/// two turns ("one", then "two"), answering "first done" and "second done".
+fn two_echo_turns_with_server_well() -> (FakeProvider, Sandbox) {
     let fake = fake_provider(vec![
         Canned::tool_call("mcp__well__echo", r#"{"text":"one"}"#),
         Canned::ok(final_stream("first done")),
@@ -331,6 +332,12 @@ fn the_chat_keeps_one_server_for_the_session_and_tools_lists_it() {
     ]);
     let sb = Sandbox::new();
     sb.configure_fake_model(fake.port, &format!("mcp:\n  servers:\n{}", misbehaving("well", "")));
+    (fake, sb)
+}
+
+#[test]
+fn the_chat_keeps_one_server_for_the_session_and_tools_lists_it() {
+    let (fake, sb) = two_echo_turns_with_server_well();
     let run = sb.run_with_stdin(&[], "/tools\nfirst\nsecond\n");
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
@@ -348,14 +355,7 @@ fn the_chat_keeps_one_server_for_the_session_and_tools_lists_it() {
 
 #[test]
 fn the_daemon_starts_servers_up_front_keeps_them_across_asks_and_stops_them() {
-    let fake = fake_provider(vec![
-        Canned::tool_call("mcp__well__echo", r#"{"text":"one"}"#),
-        Canned::ok(final_stream("first done")),
-        Canned::tool_call("mcp__well__echo", r#"{"text":"two"}"#),
-        Canned::ok(final_stream("second done")),
-    ]);
-    let sb = Sandbox::new();
-    sb.configure_fake_model(fake.port, &format!("mcp:\n  servers:\n{}", misbehaving("well", "")));
+    let (fake, sb) = two_echo_turns_with_server_well();
     sb.ok(&["profile", "create", "phone"]);
     let phone_key = sb.ok(&["-p", "phone", "peers", "key"]).stdout.trim().to_owned();
     let home_key = sb.ok(&["peers", "key"]).stdout.trim().to_owned();

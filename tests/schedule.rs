@@ -184,22 +184,20 @@ fn the_daemon_runs_a_due_once_job_by_itself_and_removes_it() {
     assert!(eventually(5, || jobs(&sb).is_empty()), "a once job that succeeded is removed");
 }
 
+/// A once job, due since 2020, that runs the skill script `name` (`body` in sh).
+fn overdue_script_job(sb: &Sandbox, name: &str, body: &str) {
+    skill_script(sb, name, body);
+    let script = format!("skills/demo/scripts/{name}");
+    sb.ok(&["schedule", "add", "--at", "2020-01-01T00:00", "--no-agent", "--prompt", &script]);
+}
+
 #[test]
 fn a_job_that_kills_its_own_process_leaves_the_daemon_serving() {
     let sb = Sandbox::new();
     sb.ok(&["peers", "key"]);
     // The job's parent is the process running it: the daemon itself, were jobs run
     // in-process.
-    skill_script(&sb, "crash.sh", "kill -9 $PPID");
-    sb.ok(&[
-        "schedule",
-        "add",
-        "--at",
-        "2020-01-01T00:00",
-        "--no-agent",
-        "--prompt",
-        "skills/demo/scripts/crash.sh",
-    ]);
+    overdue_script_job(&sb, "crash.sh", "kill -9 $PPID");
     let mut daemon = sb.daemon(&[]);
     let log = sb.root().join("logs/daemon.log");
     let noticed = || std::fs::read_to_string(&log).unwrap_or_default().contains("the daemon carries on");
@@ -215,16 +213,7 @@ fn a_job_that_kills_its_own_process_leaves_the_daemon_serving() {
 fn run_once_runs_what_is_due_for_a_system_cron() {
     let sb = Sandbox::new();
     sb.ok(&["peers", "key"]);
-    skill_script(&sb, "tick.sh", "date +%s > \"$ALPI_HOME/ticked\"");
-    sb.ok(&[
-        "schedule",
-        "add",
-        "--at",
-        "2020-01-01T00:00",
-        "--no-agent",
-        "--prompt",
-        "skills/demo/scripts/tick.sh",
-    ]);
+    overdue_script_job(&sb, "tick.sh", "date +%s > \"$ALPI_HOME/ticked\"");
     assert!(sb.ok(&["schedule", "run-once"]).stdout.contains("1 job(s) ran"));
     assert!(sb.root().join("ticked").exists());
     assert!(sb.ok(&["schedule", "run-once"]).stdout.contains("0 job(s) ran"));

@@ -1,11 +1,12 @@
 //! A local server speaking the Telegram Bot API wire format: `getUpdates` long polls
 //! (held until an update with `update_id >= offset` arrives or the poll's timeout, cut
 //! to 2 s here), `sendMessage` and `sendChatAction` recorded, and scripted failures
-//! (HTTP 500s) for the breaker.
+//! (HTTP 500s) for the breaker. Its includer also includes `fake_openai` (the request
+//! reader).
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -102,33 +103,16 @@ impl FakeTelegram {
         true
     }
 
-    fn serve(&self, stream: std::net::TcpStream) {
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).is_err() {
-            return;
-        }
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0u8; length];
-        let _ = reader.read_exact(&mut body);
+    fn serve(&self, mut stream: std::net::TcpStream) {
+        let Some((head, body)) = super::fake_openai::read_request(&mut stream) else { return };
         let body = json::parse(&body).unwrap_or(Value::Null);
-        let path = request_line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+        let path = head.split_whitespace().nth(1).unwrap_or_default().to_owned();
         let (status, answer) = self.answer(&path, &body);
         let bytes = answer.wire();
         let head = format!(
             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
             bytes.len()
         );
-        let mut stream = stream;
         let _ = stream.write_all(head.as_bytes());
         let _ = stream.write_all(&bytes);
     }
