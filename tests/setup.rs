@@ -20,7 +20,7 @@ fn config(sb: &Sandbox) -> Config {
 }
 
 fn raw<'a>(config: &'a Config, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(config.raw.as_ref()?, |node, key| node.get(*key))
+    path.iter().try_fold(config.raw.as_ref()?, |node, key| node.get(key))
 }
 
 /// A profile whose model is `fake/test-model` on the fake server, keyed by FAKE_KEY.

@@ -360,7 +360,7 @@ fn has_peers(home: &ProfileHome) -> bool {
 
 /// The YAML node at `path` in the config as read.
 fn config_node<'a>(config: &'a Config, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(config.raw.as_ref()?, |node, key| node.get(*key))
+    path.iter().try_fold(config.raw.as_ref()?, |node, key| node.get(key))
 }
 
 fn string_list(config: &Config, path: &[&str]) -> Vec<String> {

@@ -3,19 +3,21 @@
 //! both. It owns the text form only: what a file's keys mean is its module's business.
 //!
 //! Read: one document of block mappings and sequences (a mapping's sequence may sit at
-//! its key's indentation, `- key: v` nests a mapping), flow `[a, b]` / `{a: 1}`, plain,
-//! `'single'` and `"double"` (every YAML escape) scalars folded over lines, `|` and `>`
-//! block scalars with chomping and indentation indicators, comments, `---` and `...`.
-//! Plain scalars resolve as PyYAML's `safe_load` does (YAML 1.1): `~`/`null`/empty,
-//! `true`/`yes`/`on`…, ints in decimal, `0x`, `0b` and `0`-octal, floats with a dot,
-//! `.inf`/`.nan`; dates and `1:30` stay strings. Keys are strings as written. Anchors,
-//! aliases, tags, `? ` keys, directives, several documents, duplicate keys, tabs in
-//! indentation and control characters are errors naming the line and column.
+//! its key's indentation, `- key: v` nests a mapping), `? key` / `: value` for text keys,
+//! flow `[a, b]` / `{a: 1}`, plain, `'single'` and `"double"` (every YAML escape)
+//! scalars folded over lines, `|` and `>` block scalars with chomping and indentation
+//! indicators, comments, `---` and `...`. Plain scalars resolve as PyYAML's
+//! `safe_load` does (YAML 1.1): `~`/`null`/empty, `true`/`yes`/`on`…, ints in decimal,
+//! `0x`, `0b` and `0`-octal, floats with a dot, `.inf`/`.nan`; dates and `1:30` stay
+//! strings. Keys are strings as written. Anchors, aliases, tags, collections as keys,
+//! directives, several documents, duplicate keys, tabs in indentation and control
+//! characters are errors naming the line and column.
 //!
-//! Written: block style as PyYAML's `safe_dump(sort_keys=False, allow_unicode=True)`
-//! writes it, strings quoted only where PyYAML would need it (`'yes'`, `'123'`, `''`,
-//! `'a: b'`, dates), double-quoted with escapes when they hold line breaks or
-//! unprintable characters; long lines are not wrapped.
+//! Written: as PyYAML's `safe_dump(sort_keys=False, allow_unicode=True)` writes it,
+//! byte for byte but for two things: long lines are not wrapped, and a string with
+//! line breaks is written `"a\nb"` where PyYAML folds it in single quotes. Strings are
+//! quoted only where PyYAML would read them as something else (`'yes'`, `'123'`, `''`,
+//! `'a: b'`, dates…).
 
 mod read;
 mod scalar;
@@ -90,8 +92,8 @@ pub fn dump(value: &Value) -> String {
     write::dump(value)
 }
 
-/// A string, or a number as the file wrote it — for text fields a hand-written file
-/// may leave unquoted (`address: 7423`).
+/// A string, or a number as text (floats in Python's spelling) — for text fields a
+/// hand-written file may leave unquoted (`address: 7423`).
 pub fn text_of(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),

@@ -212,7 +212,7 @@ impl<'a> Reader<'a> {
         if self.peek() == Some(b'-') && self.spaced_after(self.pos) {
             return self.block_sequence(indent);
         }
-        if self.key_ahead() {
+        if self.key_ahead() || self.explicit_key_ahead() {
             return self.block_mapping(indent);
         }
         self.scalar_node(parent, false)
@@ -248,6 +248,8 @@ impl<'a> Reader<'a> {
         Ok(Value::Array(items))
     }
 
+    /// What follows `- ` (or an explicit key's `: `): a node on the same line, one on
+    /// the lines below indented past `indent`, or null.
     fn sequence_item(&mut self, indent: usize) -> Result<Value> {
         let after_dash = self.pos;
         self.skip_blanks();
@@ -267,8 +269,13 @@ impl<'a> Reader<'a> {
         let (mut fields, mut key_marks) = (Vec::new(), Vec::new());
         loop {
             key_marks.push(self.pos);
-            let key = self.block_key()?;
-            fields.push((key, self.mapping_value(indent)?));
+            let field = if self.explicit_key_ahead() {
+                self.explicit_field(indent)?
+            } else {
+                let key = self.block_key()?;
+                (key, self.mapping_value(indent)?)
+            };
+            fields.push(field);
             match self.next_token()? {
                 Some(c) if c == indent => {}
                 Some(c) if c > indent => {
@@ -307,6 +314,31 @@ impl<'a> Reader<'a> {
         }
         self.pos += 1;
         Ok(key)
+    }
+
+    fn explicit_key_ahead(&self) -> bool {
+        self.peek() == Some(b'?') && self.spaced_after(self.pos)
+    }
+
+    /// `? key` then `: value` on the next line at the same indentation, as PyYAML writes
+    /// keys that are empty, hold line breaks or run past 128 characters. Text keys only.
+    fn explicit_field(&mut self, indent: usize) -> Result<(String, Value)> {
+        self.pos += 1;
+        self.skip_blanks();
+        let start = self.pos;
+        let key = match self.peek() {
+            Some(b'\'' | b'"') => self.quoted()?,
+            _ if self.plain_can_start(false) => self.plain(indent as isize, false),
+            _ => return Err(self.fail(start, "complex keys (`? key`) are not supported")),
+        };
+        self.end_line()?;
+        let has_value =
+            self.next_token()? == Some(indent) && self.peek() == Some(b':') && self.spaced_after(self.pos);
+        if !has_value {
+            return Ok((key, self.null_node_at(start)));
+        }
+        self.pos += 1;
+        Ok((key, self.sequence_item(indent)?))
     }
 
     /// Whether the token at `pos` is a mapping key: `:` and a space follow it on its line.
@@ -396,7 +428,7 @@ impl<'a> Reader<'a> {
             None | Some(b' ' | b'\t' | b'\n' | b'#' | b',' | b'[' | b']' | b'{' | b'}') => false,
             Some(b'&' | b'*' | b'!' | b'|' | b'>' | b'\'' | b'"' | b'%' | b'@' | b'`') => false,
             Some(b'-' | b'?' | b':') => {
-                !self.spaced_after(self.pos) && !(flow && is_flow_indicator(self.at(self.pos + 1)))
+                !(self.spaced_after(self.pos) || (flow && is_flow_indicator(self.at(self.pos + 1))))
             }
             Some(_) => true,
         }
@@ -467,7 +499,9 @@ impl<'a> Reader<'a> {
         let mut out = String::new();
         loop {
             let run = self.pos;
-            while !matches!(self.peek(), None | Some(b' ' | b'\t' | b'\n' | b'\'' | b'"' | b'\\')) {
+            while !matches!(self.peek(), None | Some(b' ' | b'\t' | b'\n' | b'\'' | b'"' | b'\\'))
+                && self.unicode_break().is_none()
+            {
                 self.pos += 1;
             }
             out.push_str(&self.text[run..self.pos]);
@@ -491,19 +525,35 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// YAML 1.1's other line breaks at `pos` (PyYAML writes them raw in single quotes):
+    /// their length, and the character such a break keeps (NEL folds like `\n`).
+    fn unicode_break(&self) -> Option<(usize, Option<char>)> {
+        match self.bytes.get(self.pos..self.pos + 3)? {
+            [0xc2, 0x85, _] => Some((2, None)),
+            [0xe2, 0x80, 0xa8] => Some((3, Some('\u{2028}'))),
+            [0xe2, 0x80, 0xa9] => Some((3, Some('\u{2029}'))),
+            _ => None,
+        }
+    }
+
+    /// Blanks inside a quoted scalar; at a line break, the break folded.
     fn quoted_spaces(&mut self, start: usize, out: &mut String) -> Result<()> {
         let run = self.pos;
         self.skip_blanks();
-        match self.peek() {
-            Some(b'\n') => {
-                self.pos += 1;
-                match self.quoted_breaks(start)? {
-                    0 => out.push(' '),
-                    n => out.extend(std::iter::repeat_n('\n', n)),
-                }
+        let line_break = if self.peek() == Some(b'\n') { Some((1, None)) } else { self.unicode_break() };
+        if let Some((length, kept)) = line_break {
+            self.pos += length;
+            let blank_lines = self.quoted_breaks(start)?;
+            match kept {
+                Some(c) => out.push(c),
+                None if blank_lines == 0 => out.push(' '),
+                None => {}
             }
-            None => return Err(self.fail(start, "a quoted value is not closed")),
-            Some(_) => out.push_str(&self.text[run..self.pos]),
+            out.extend(std::iter::repeat_n('\n', blank_lines));
+        } else if self.peek().is_none() {
+            return Err(self.fail(start, "a quoted value is not closed"));
+        } else {
+            out.push_str(&self.text[run..self.pos]);
         }
         Ok(())
     }
@@ -730,6 +780,10 @@ impl<'a> Reader<'a> {
     }
 
     fn flow_key(&mut self) -> Result<String> {
+        if self.explicit_key_ahead() {
+            self.pos += 1;
+            self.skip_flow_space();
+        }
         match self.peek() {
             Some(b'\'' | b'"') => self.quoted(),
             _ if self.plain_can_start(true) => Ok(self.plain(-1, true)),

@@ -1,5 +1,6 @@
 use proptest::prelude::*;
 
+use super::write::MAX_SIMPLE_KEY;
 use super::*;
 use crate::alp::wire::json::{self, Object};
 
@@ -42,6 +43,20 @@ fn block_mappings_and_sequences() {
 }
 
 #[test]
+fn explicit_keys_as_pyyaml_writes_them() {
+    let text = "? ''\n: empty\n? 'a\n\n  b'\n: - 1\n  - c: 2\n? long\n  key\n: a: 1\n  b:\n  - x\n? no value\nz: 1\n";
+    assert_eq!(
+        read(text),
+        r#"{"":"empty","a\nb":[1,{"c":2}],"long key":{"a":1,"b":["x"]},"no value":null,"z":1}"#
+    );
+    let long_key = "k".repeat(MAX_SIMPLE_KEY + 1);
+    let value = Value::from(Object::new().with(long_key.as_str(), Object::new().with("a", 1)).with("b", 2));
+    assert_eq!(dump(&value), format!("? {long_key}\n: a: 1\nb: 2\n"));
+    let odd_keys = Value::from(Object::new().with("", 1).with("a\nb", 2));
+    assert_eq!(dump(&odd_keys), "? ''\n: 1\n? \"a\\nb\"\n: 2\n");
+}
+
+#[test]
 fn crlf_and_document_markers() {
     assert_eq!(read("a: 1\r\nb:\r\n- x\r\n"), r#"{"a":1,"b":["x"]}"#);
     assert_eq!(read("---\na: 1\n...\n"), r#"{"a":1}"#);
@@ -79,6 +94,8 @@ fn quoted_scalars_fold_and_escape() {
     let expected = "\0\u{7}\u{8}\t\t\n\u{b}\u{c}\r\u{1b} \"/\\\u{85}\u{a0}\u{2028}\u{2029}Aé🚀";
     assert_eq!(parse(escapes.as_bytes()).unwrap(), Value::from(expected));
     assert_eq!(read("'a\\n'"), r#""a\\n""#, "no escapes in single quotes");
+    let unicode_breaks = "['a\u{2028}  b', 'c \u{85}\n  d', \"e\u{2029}\"]";
+    assert_eq!(parse(unicode_breaks.as_bytes()).unwrap(), json(r#"["a\u2028b","c\nd","e\u2029"]"#));
 }
 
 #[test]
@@ -110,7 +127,8 @@ fn errors_name_line_and_column() {
         ("a: &x 1\n", 1, 4, "anchors, aliases and tags are not supported"),
         ("a: *x\n", 1, 4, "anchors, aliases and tags are not supported"),
         ("a: !!str 1\n", 1, 4, "anchors, aliases and tags are not supported"),
-        ("? a\n: b\n", 1, 1, "complex keys (`? key`) are not supported"),
+        ("? [a]\n: b\n", 1, 3, "complex keys (`? key`) are not supported"),
+        ("a: ? b\n", 1, 4, "complex keys (`? key`) are not supported"),
         ("a: b: c\n", 1, 4, "mapping values are not allowed here"),
         ("a: - b\n", 1, 4, "a sequence cannot start on its key's line"),
         ("a:\n  b: 1\n   c: 2\n", 3, 5, "mapping values are not allowed here"),

@@ -5,6 +5,9 @@
 use super::scalar::{is_printable, reads_back_as_string};
 use crate::alp::wire::json::{Object, Value, python_float_repr};
 
+/// PyYAML's longest `key: value` key (its reader takes up to 1024 characters).
+pub(super) const MAX_SIMPLE_KEY: usize = 128;
+
 pub(super) fn dump(value: &Value) -> String {
     let mut out = String::new();
     match value {
@@ -27,6 +30,15 @@ fn mapping(out: &mut String, object: &Object, indent: usize, after_dash: bool) {
     for (i, (key, value)) in object.iter().enumerate() {
         if i > 0 || !after_dash {
             pad(out, indent);
+        }
+        if !is_simple_key(key) {
+            out.push_str("? ");
+            write_string(out, key);
+            out.push('\n');
+            pad(out, indent);
+            out.push_str(": ");
+            compact_node(out, value, indent + 2);
+            continue;
         }
         write_string(out, key);
         out.push(':');
@@ -55,13 +67,23 @@ fn sequence(out: &mut String, items: &[Value], indent: usize, after_dash: bool) 
             pad(out, indent);
         }
         out.push_str("- ");
-        match item {
-            Value::Object(inner) if !inner.is_empty() => mapping(out, inner, indent + 2, true),
-            Value::Array(inner) if !inner.is_empty() => sequence(out, inner, indent + 2, true),
-            scalar => {
-                write_scalar(out, scalar);
-                out.push('\n');
-            }
+        compact_node(out, item, indent + 2);
+    }
+}
+
+/// PyYAML writes empty, multi-line and long keys as `? key` / `: value`.
+fn is_simple_key(key: &str) -> bool {
+    !key.is_empty() && !key.contains(is_line_break) && key.chars().count() <= MAX_SIMPLE_KEY
+}
+
+/// A node after `- ` or `: `, a collection's first line on that same line.
+fn compact_node(out: &mut String, value: &Value, indent: usize) {
+    match value {
+        Value::Object(inner) if !inner.is_empty() => mapping(out, inner, indent, true),
+        Value::Array(inner) if !inner.is_empty() => sequence(out, inner, indent, true),
+        scalar => {
+            write_scalar(out, scalar);
+            out.push('\n');
         }
     }
 }
@@ -128,6 +150,7 @@ fn is_plain_safe(s: &str) -> bool {
     }
     chars.iter().enumerate().all(|(i, &c)| {
         is_printable(c)
+            && !is_line_break(c)
             && !(i > 0 && c == ':' && spacing(chars.get(i + 1)))
             && !(i > 0 && c == '#' && spacing(chars.get(i - 1)))
     })
@@ -159,8 +182,8 @@ fn write_double_quoted(out: &mut String, s: &str) {
             c => {
                 let code = u32::from(c);
                 let text = match code {
-                    ..=0xff => format!("\\x{code:02X}"),
-                    ..=0xffff => format!("\\u{code:04X}"),
+                    0..=0xff => format!("\\x{code:02X}"),
+                    0x100..=0xffff => format!("\\u{code:04X}"),
                     _ => format!("\\U{code:08X}"),
                 };
                 out.push_str(&text);
