@@ -490,6 +490,11 @@ mod tests {
         let keys: Vec<&str> =
             text.lines().filter_map(|l| l.trim_start_matches("- ").trim().split(':').next()).collect();
         assert_eq!(&keys[..5], ["id", "pubkey", "alias", "address", "allow"], "{text}");
+        let original = format!(
+            "- id: home\n  pubkey: {}\n  alias: Home server\n  address: 100.64.0.2:7423\n  allow:\n  - link.ping\n",
+            key(1)
+        );
+        assert_eq!(text, original, "as PyYAML's safe_dump writes it");
         assert_eq!(f.load().unwrap(), [peer]);
         assert_eq!(fsio::mode_of(&f.peers_path()), Some(0o600));
     }

@@ -266,4 +266,33 @@ mod tests {
         let wrong_type = parse("model: x\nalp:\n  tcp_port: lots\n").unwrap_err().to_string();
         assert!(wrong_type.starts_with("/p/config.yaml:3:"), "{wrong_type}");
     }
+
+    #[test]
+    fn values_of_the_wrong_kind_are_errors_where_they_stand() {
+        let message = |text: &str| match parse(text).unwrap_err() {
+            Error::Malformed { line, column, message, .. } => format!("{line}:{column}: {message}"),
+            other => panic!("{other}"),
+        };
+        assert_eq!(
+            message("model: x\nalp:\n  tcp_port: lots\n"),
+            "3:13: alp.tcp_port: expected a port number (0 to 65535)"
+        );
+        assert_eq!(
+            message("alp: {tcp_port: 70000}"),
+            "1:17: alp.tcp_port: expected a port number (0 to 65535)"
+        );
+        assert_eq!(message("budget: 5\n"), "1:9: budget: expected a mapping");
+        assert_eq!(message("budget:\n  daily_usd: '2'\n"), "2:14: budget.daily_usd: expected a number");
+        assert_eq!(message("model: [a]\n"), "1:8: model: expected text");
+        assert_eq!(message("- model: x\n"), "1:1: the file: expected a mapping");
+    }
+
+    #[test]
+    fn scalars_read_as_text_and_nulls_as_defaults() {
+        let c = parse("model: 123\nworkspace: true\nnetwork:\nbudget: {daily_usd: ~}\nalp: {tcp_port: null}\nproviders:\n")
+            .unwrap();
+        assert_eq!((c.model.as_str(), c.workspace.as_str()), ("123", "true"));
+        assert_eq!((c.network.host.as_str(), c.budget.daily_usd, c.alp.tcp_port), ("", None, None));
+        assert_eq!(c.providers, None);
+    }
 }

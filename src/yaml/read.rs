@@ -39,6 +39,9 @@ struct Reader<'a> {
     pos: usize,
     line_starts: Vec<usize>,
     marks: Vec<Mark>,
+    /// The last node's position and column: columns are counted on from there, so a
+    /// long line of many nodes costs linear time.
+    last_node: (usize, usize),
     depth: usize,
 }
 
@@ -54,7 +57,15 @@ impl<'a> Reader<'a> {
     fn new(text: &'a str) -> Self {
         let newlines = text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i + 1);
         let line_starts = std::iter::once(0).chain(newlines).collect();
-        Self { text, bytes: text.as_bytes(), pos: 0, line_starts, marks: Vec::new(), depth: 0 }
+        Self {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            line_starts,
+            marks: Vec::new(),
+            last_node: (0, 1),
+            depth: 0,
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -78,10 +89,17 @@ impl<'a> Reader<'a> {
         pos - self.line_start(pos)
     }
 
-    fn mark(&self, pos: usize) -> Mark {
+    /// Where `pos` is, its column counted in characters from `from` (at `column`) on
+    /// its line, or else from the line's start.
+    fn mark_from(&self, pos: usize, (from, column): (usize, usize)) -> Mark {
         let line = self.line_starts.partition_point(|&s| s <= pos);
         let start = self.line_starts[line - 1];
-        Mark { line, column: self.text[start..pos].chars().count() + 1 }
+        let (from, column) = if (start..=pos).contains(&from) { (from, column) } else { (start, 1) };
+        Mark { line, column: column + self.text.get(from..pos).map_or(0, |t| t.chars().count()) }
+    }
+
+    fn mark(&self, pos: usize) -> Mark {
+        self.mark_from(pos, (0, 1))
     }
 
     fn fail(&self, pos: usize, reason: &'static str) -> Error {
@@ -89,7 +107,8 @@ impl<'a> Reader<'a> {
     }
 
     fn note_node(&mut self, pos: usize) {
-        let mark = self.mark(pos);
+        let mark = self.mark_from(pos, self.last_node);
+        self.last_node = (pos, mark.column);
         self.marks.push(mark);
     }
 

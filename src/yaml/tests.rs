@@ -164,6 +164,17 @@ fn nesting_is_bounded() {
 }
 
 #[test]
+fn a_long_line_of_many_nodes_reads_in_linear_time() {
+    let items = vec!["é"; 200_000].join(", ");
+    let text = format!("a: [{items}]\nb: [1, {{c: x}}]\n");
+    let document = parse_document(text.as_bytes()).unwrap();
+    assert_eq!(document.value.get("a").and_then(Value::as_array).map(<[Value]>::len), Some(200_000));
+    assert_eq!(document.mark(&["b"]).map(|m| (m.line, m.column)), Some((2, 4)));
+    let last = document.marks[200_001];
+    assert_eq!((last.line, last.column), (1, 5 + 3 * 199_999));
+}
+
+#[test]
 fn marks_find_nodes_by_key_path() {
     let document = parse_document(b"a: [1, {x: 2}]\nb:\n  c: |\n    text\n  d: x\ne:\n").unwrap();
     let at = |path: &[&str]| document.mark(path).map(|m| (m.line, m.column));
