@@ -38,7 +38,7 @@ fn main() {
         let home = root.create(&ProfileName::parse(name).unwrap()).unwrap();
         let (keys, _) = home.keys().load_or_create().unwrap();
         let mut back = Peer::new("default", me.identity().clone(), vec!["link.ping".into()]);
-        back.rate_limit = Some(serde_norway::from_str("per_minute: 1000000").unwrap());
+        back.rate_limit = Some(alpi::yaml::parse(b"per_minute: 1000000").unwrap());
         PeerFiles::new(&home.dir().join("alp")).add(back).unwrap();
         homes.push((home, keys));
     }

@@ -42,7 +42,7 @@ fn main() {
         let home = root.create(&ProfileName::parse(&format!("m{i}")).unwrap()).unwrap();
         let (keys, _) = home.keys().load_or_create().unwrap();
         let mut peer = Peer::new(&format!("m{i}"), keys.identity().clone(), vec![]);
-        peer.rate_limit = Some(serde_norway::from_str("per_minute: 1000000").unwrap());
+        peer.rate_limit = Some(alpi::yaml::parse(b"per_minute: 1000000").unwrap());
         PeerFiles::new(&hub_home.dir().join("alp")).add(peer).unwrap();
         members.push((home, keys.identity().clone()));
     }

@@ -40,6 +40,7 @@ put("yaml_peers", "peers", f"- id: laptop\n  pubkey: {key}\n  address: 10.0.0.2:
 put("yaml_peers", "pending", f"- pubkey: {key}\n  first_seen: 1700000000.5\n  last_seen: 1700000100.25\n  address: 127.0.0.1:7423\n")
 put("yaml_peers", "empty", "[]\n")
 put("yaml_config", "full", "model: openai/gpt-4o-mini\nfallback_models: [groq/llama]\nworkspace: ~/ws\nalp:\n  tcp_port: 7423\nproviders:\n  custom:\n    - name: fake\n      base_url: http://127.0.0.1:1/v1\n      api_key_env: FAKE_KEY\ntools:\n  deny: [terminal]\n  web_fetch: {allow_local: true}\npricing:\n  openai/gpt-4o-mini: {input_per_mtok: 0.15, output_per_mtok: 0.6}\n")
+put("yaml_config", "styles", "---\n# every style the reader knows\nplain: one\n  two\nquoted: 'it''s\n\n  folded'\ndouble: \"tab\\there \\u00e9\\\n  joined\"\nliteral: |+\n  keep\n\nfolded: >-\n  a\n  b\n\n   c\nflow: {a: [1, 0x1F, 017, 1.5e+3, .inf, ~, yes, off], b: {}}\nlist:\n- - nested\n  - x: 1\n    y:\n    - deep\n...\n")
 put("jobs", "jobs", '[{"id": "0a1b2c3d", "kind": "cron", "prompt": "morning", "notify": true, "expression": "0 9 * * *"}, {"id": "1a1b2c3d", "kind": "once", "prompt": "x", "notify": false, "run_at": "2026-01-01T09:00:00+00:00"}]\x00{"0a1b2c3d": {"last_run_at": "2026-01-01T09:00:00+00:00", "last_run_status": "ok"}}')
 for path in glob.glob(os.path.join(ROOT, "tests", "vectors", "providers", "*.sse")):
     with open(path, "rb") as f:

@@ -1,7 +1,7 @@
 //! alpi: a personal AI agent runtime in one small static binary.
 //!
 //! Layers point inward: `cli` uses everything; `profile` and `alp` know nothing of the
-//! CLI; `fsio`, `clock` and `logging` are the shared ground floor.
+//! CLI; `fsio`, `clock`, `logging` and `yaml` are the shared ground floor.
 
 pub mod agent;
 pub mod alp;
@@ -16,3 +16,4 @@ pub mod profile;
 pub mod repl;
 pub mod schedule;
 pub mod signals;
+pub mod yaml;

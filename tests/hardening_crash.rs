@@ -257,7 +257,7 @@ fn every_file_parses(dir: &Path) {
         let bytes = std::fs::read(&path).unwrap();
         let ok = match path.extension().and_then(|e| e.to_str()) {
             Some("json") => json::parse(&bytes).is_ok(),
-            Some("yaml") => serde_norway::from_slice::<serde_norway::Value>(&bytes).is_ok(),
+            Some("yaml") => alpi::yaml::parse(&bytes).is_ok(),
             _ => true,
         };
         assert!(ok, "{} does not parse:\n{}", path.display(), String::from_utf8_lossy(&bytes));

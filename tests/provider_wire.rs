@@ -376,9 +376,9 @@ fn anthropic_request_minimal_and_streaming() {
 
 // --- routing ---
 
-fn providers() -> serde_norway::Value {
-    serde_norway::from_str(
-        "ollama:\n  - {name: home, url: 'http://localhost:11434/'}\n  - {name: pi, url: 'http://192.168.1.20:11434'}\n\
+fn providers() -> Value {
+    alpi::yaml::parse(
+        b"ollama:\n  - {name: home, url: 'http://localhost:11434/'}\n  - {name: pi, url: 'http://192.168.1.20:11434'}\n\
          custom:\n  - {name: together, base_url: 'https://api.together.xyz/v1/', api_key_env: TOGETHER_API_KEY}\n  \
          - {name: lms, base_url: 'http://127.0.0.1:1234/v1'}\n  - {name: broken}\n",
     )
@@ -563,8 +563,8 @@ fn built_in_prices() {
 
 #[test]
 fn overrides_and_self_hosted_servers() {
-    let overrides: serde_norway::Value = serde_norway::from_str(
-        "openai/gpt-4o-mini: {input_per_mtok: 0.1, output_per_mtok: 0.5}\n\
+    let overrides = alpi::yaml::parse(
+        b"openai/gpt-4o-mini: {input_per_mtok: 0.1, output_per_mtok: 0.5}\n\
          Llama-3.3-70B-Instruct-Turbo: {input_per_mtok: 0.88, output_per_mtok: 0.88}\n\
          lms/big: {input_per_mtok: 1, output_per_mtok: 2}\n\
          gemini/gemini-2.5-pro: {input_per_mtok: 1}\n",

@@ -19,8 +19,8 @@ fn config(sb: &Sandbox) -> Config {
     Config::parse(&path, &fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-fn raw<'a>(config: &'a Config, path: &[&str]) -> Option<&'a serde_norway::Value> {
-    path.iter().try_fold(config.raw.as_ref()?, |node, key| node.get(*key))
+fn raw<'a>(config: &'a Config, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(config.raw.as_ref()?, |node, key| node.get(key))
 }
 
 /// A profile whose model is `fake/test-model` on the fake server, keyed by FAKE_KEY.
@@ -69,7 +69,7 @@ fn model_is_written_and_other_keys_are_kept() {
     sb.ok(&[&ollama[..], &["--model", "llama3.2:3b"]].concat());
     let c = config(&sb);
     assert_eq!(c.model, "box/llama3.2:3b");
-    let list = raw(&c, &["providers", "ollama"]).and_then(|l| l.as_sequence()).unwrap();
+    let list = raw(&c, &["providers", "ollama"]).and_then(|l| l.as_array()).unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].get("url").and_then(|u| u.as_str()), Some("http://pi:11434"));
     assert_eq!(c.budget.daily_usd, Some(2.0));

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use serde_norway::Value as Yaml;
+use crate::alp::wire::json::Value;
 
 use super::provider::{self, ChatRequest, Event, Route, pricing};
 use super::turn::{Cancel, Model, ModelError};
@@ -22,7 +22,7 @@ pub struct HttpModel {
     key: Option<String>,
     client: Client,
     timeouts: Timeouts,
-    pricing: Option<Yaml>,
+    pricing: Option<Value>,
     /// Ollama models are asked for their window (`/api/show`), once.
     ollama: bool,
     window: OnceLock<usize>,
@@ -35,8 +35,8 @@ impl HttpModel {
     /// a gateway or proxy.
     pub fn new(
         model: &str,
-        providers: Option<&Yaml>,
-        pricing: Option<&Yaml>,
+        providers: Option<&Value>,
+        pricing: Option<&Value>,
         env: &DotEnv,
     ) -> Result<Self, String> {
         let mut route = provider::route(model, providers).map_err(|e| e.to_string())?;

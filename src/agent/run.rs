@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_norway::Value as Yaml;
+use crate::alp::wire::json::Value;
 
 use super::approval::Policy;
 use super::ledger::Ledger;
@@ -75,7 +75,7 @@ pub struct Runtime {
 impl Runtime {
     /// From `config.yaml`, with the original's defaults; a timeout of 0 turns it off.
     pub fn from_config(config: &Config) -> Self {
-        let get = |key: &str| config_node(config, &["runtime", key]).and_then(Yaml::as_f64);
+        let get = |key: &str| config_node(config, &["runtime", key]).and_then(Value::as_f64);
         let secs = |key: &str, default: f64| {
             let s = get(key).filter(|s| *s >= 0.0).unwrap_or(default);
             Duration::from_secs_f64(if s == 0.0 { OFF } else { s.min(OFF) })
@@ -259,7 +259,7 @@ impl Conversation {
             approver: surface.approver,
             approval_log: self.home.logs_dir().join("approval.log"),
             result_chars: config_node(&self.config, &["tools", "budget", "per_result_chars"])
-                .and_then(Yaml::as_u64)
+                .and_then(Value::as_u64)
                 .map_or(tools::RESULT_CHARS, |n| n as usize),
             gate: gate.clone(),
             fetch_filter: (!allow_local_fetch(&self.config))
@@ -279,7 +279,7 @@ impl Conversation {
         let fallbacks: Vec<&dyn Model> = self.fallbacks.iter().map(|m| m.as_ref()).collect();
         let settings = TurnSettings {
             max_steps: config_node(&self.config, &["tools", "max_steps_per_turn"])
-                .and_then(Yaml::as_u64)
+                .and_then(Value::as_u64)
                 .map_or(MAX_STEPS, |n| n.max(1) as usize),
             daily_usd: self.config.budget.daily_usd,
             peer: surface.peer,
@@ -349,7 +349,7 @@ fn workspace(config: &Config) -> PathBuf {
 
 /// `tools.web_fetch.allow_local: true`.
 fn allow_local_fetch(config: &Config) -> bool {
-    config_node(config, &["tools", "web_fetch", "allow_local"]).and_then(Yaml::as_bool).unwrap_or(false)
+    config_node(config, &["tools", "web_fetch", "allow_local"]).and_then(Value::as_bool).unwrap_or(false)
 }
 
 /// Whether the profile has pinned peers the `peer` tool could ask.
@@ -359,13 +359,13 @@ fn has_peers(home: &ProfileHome) -> bool {
 }
 
 /// The YAML node at `path` in the config as read.
-fn config_node<'a>(config: &'a Config, path: &[&str]) -> Option<&'a Yaml> {
-    path.iter().try_fold(config.raw.as_ref()?, |node, key| node.get(*key))
+fn config_node<'a>(config: &'a Config, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(config.raw.as_ref()?, |node, key| node.get(key))
 }
 
 fn string_list(config: &Config, path: &[&str]) -> Vec<String> {
     config_node(config, path)
-        .and_then(|n| n.as_sequence())
+        .and_then(|n| n.as_array())
         .map(|items| items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }

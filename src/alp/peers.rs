@@ -7,11 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-use serde_norway::{Mapping, Value};
-
 use crate::alp::identity::Identity;
-use crate::fsio;
+use crate::alp::wire::json::{Object, Value};
+use crate::{fsio, yaml};
 
 /// Methods a peer accepted from pending may call unless told otherwise.
 pub const DEFAULT_ALLOW: [&str; 2] = ["link.ping", "link.ask"];
@@ -60,24 +58,18 @@ pub fn validate_address(address: &str) -> Result<()> {
 }
 
 /// One pinned peer. Field order is the file's key order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Peer {
     pub id: String,
     pub pubkey: Identity,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_string")]
     pub alias: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_string")]
     pub address: Option<String>,
-    #[serde(default, deserialize_with = "string_list")]
     pub allow: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<Value>,
     /// Kept even when null: a present-but-empty `tools:` refuses turns (fail closed).
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub tools: Option<Value>,
     /// Keys written by other versions (e.g. `budget`), kept as they were.
-    #[serde(flatten)]
-    pub extra: Mapping,
+    pub extra: Object,
 }
 
 impl Peer {
@@ -90,7 +82,7 @@ impl Peer {
             allow,
             rate_limit: None,
             tools: None,
-            extra: Mapping::new(),
+            extra: Object::new(),
         }
     }
 
@@ -107,14 +99,13 @@ impl Peer {
     pub fn allowed_tools(&self) -> std::result::Result<Option<Vec<String>>, String> {
         let Some(tools) = &self.tools else { return Ok(None) };
         let who = format!("peer {:?}", self.id);
-        let Value::Mapping(map) = tools else {
+        let Value::Object(map) = tools else {
             return Err(format!("{who}: `tools` must be a mapping with an `allow` list"));
         };
-        if let Some(other) = map.keys().find(|k| k.as_str() != Some("allow")) {
-            let key = other.as_str().unwrap_or("?");
+        if let Some((key, _)) = map.iter().find(|(k, _)| *k != "allow") {
             return Err(format!("{who}: unknown key `{key}` under `tools` (only `allow` is supported)"));
         }
-        let Some(Value::Sequence(items)) = map.get("allow") else {
+        let Some(Value::Array(items)) = map.get("allow") else {
             return Err(format!("{who}: `tools.allow` must be a list of tool names"));
         };
         let mut names: Vec<String> = Vec::new();
@@ -149,30 +140,61 @@ fn valid_tool_entry(entry: &str) -> bool {
     ok(tool, true) && action.is_none_or(|a| ok(a, tool == "mcp"))
 }
 
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
+/// An entry of a peer file, read leniently (a malformed entry is skipped, never fatal)
+/// and written in the original's key order.
+trait ListEntry: Sized {
+    fn from_value(entry: Value) -> Option<Self>;
+    fn to_value(&self) -> Value;
 }
 
-fn lenient_string<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::String(s) if !s.is_empty() => Some(s),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
+impl ListEntry for Peer {
+    /// `None` without a string `id` and a valid `pubkey`.
+    fn from_value(entry: Value) -> Option<Self> {
+        let Value::Object(mut fields) = entry else { return None };
+        let Value::String(id) = fields.remove("id")? else { return None };
+        Some(Self {
+            id,
+            pubkey: identity(fields.remove("pubkey"))?,
+            alias: lenient_text(fields.remove("alias")),
+            address: lenient_text(fields.remove("address")),
+            allow: match fields.remove("allow") {
+                Some(Value::Array(items)) => items.iter().filter_map(yaml::text_of).collect(),
+                _ => Vec::new(),
+            },
+            rate_limit: fields.remove("rate_limit").filter(|v| !v.is_null()),
+            tools: fields.remove("tools"),
+            extra: fields,
+        })
+    }
+
+    fn to_value(&self) -> Value {
+        let mut entry = Object::new().with("id", self.id.as_str()).with("pubkey", self.pubkey.to_string());
+        let optional = [
+            ("alias", self.alias.clone().map(Value::from)),
+            ("address", self.address.clone().map(Value::from)),
+            ("allow", Some(self.allow.iter().map(|m| Value::from(m.as_str())).collect::<Vec<_>>().into())),
+            ("rate_limit", self.rate_limit.clone()),
+            ("tools", self.tools.clone()),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                entry.insert(key, value);
+            }
+        }
+        for (key, value) in self.extra.iter() {
+            entry.insert(key, value.clone());
+        }
+        entry.into()
+    }
 }
 
-fn string_list<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
-    Ok(match Value::deserialize(d)? {
-        Value::Sequence(items) => items
-            .into_iter()
-            .filter_map(|v| match v {
-                Value::String(s) => Some(s),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    })
+fn identity(value: Option<Value>) -> Option<Identity> {
+    value?.as_str()?.parse().ok()
+}
+
+/// Non-empty text, or a number a hand-written file left unquoted.
+fn lenient_text(value: Option<Value>) -> Option<String> {
+    value.as_ref().and_then(yaml::text_of).filter(|s| !s.is_empty())
 }
 
 /// The pinned peers, indexed for the two lookups every request makes: by Ed25519 key
@@ -224,15 +246,37 @@ impl PinnedPeers {
 }
 
 /// A sender that signed a valid envelope but is not pinned.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Pending {
     pub pubkey: Identity,
-    #[serde(default)]
     pub first_seen: f64,
-    #[serde(default)]
     pub last_seen: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_string")]
     pub address: Option<String>,
+}
+
+impl ListEntry for Pending {
+    /// `None` without a valid `pubkey`, or with times that are not numbers.
+    fn from_value(entry: Value) -> Option<Self> {
+        let Value::Object(mut fields) = entry else { return None };
+        let time = |value: Option<Value>| value.map_or(Some(0.0), |v| v.as_f64());
+        Some(Self {
+            pubkey: identity(fields.remove("pubkey"))?,
+            first_seen: time(fields.remove("first_seen"))?,
+            last_seen: time(fields.remove("last_seen"))?,
+            address: lenient_text(fields.remove("address")),
+        })
+    }
+
+    fn to_value(&self) -> Value {
+        let entry = Object::new()
+            .with("pubkey", self.pubkey.to_string())
+            .with("first_seen", self.first_seen)
+            .with("last_seen", self.last_seen);
+        match &self.address {
+            Some(address) => entry.with("address", address.as_str()).into(),
+            None => entry.into(),
+        }
+    }
 }
 
 /// The peer files of one profile (`<home>/alp/`).
@@ -359,7 +403,7 @@ impl PeerFiles {
 }
 
 /// A YAML list of `T`, skipping entries that do not parse as one.
-fn load_list<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+fn load_list<T: ListEntry>(path: &Path) -> Result<Vec<T>> {
     let Some(bytes) = fsio::read_optional(path)? else { return Ok(Vec::new()) };
     parse_list(path, &bytes)
 }
@@ -371,26 +415,17 @@ pub fn parse_lists(bytes: &[u8]) -> (Result<Vec<Peer>>, Result<Vec<Pending>>) {
     (parse_list(Path::new("peers.yaml"), bytes), parse_list(Path::new("pending_peers.yaml"), bytes))
 }
 
-fn parse_list<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Vec<T>> {
-    let doc: Option<Value> = serde_norway::from_slice(bytes)
-        .map_err(|e| Error::Malformed { path: path.to_owned(), message: e.to_string() })?;
-    match doc {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Sequence(items)) => {
-            Ok(items.into_iter().filter_map(|item| serde_norway::from_value(item).ok()).collect())
-        }
-        Some(_) => {
-            Err(Error::Malformed { path: path.to_owned(), message: "expected a list of entries".into() })
-        }
+fn parse_list<T: ListEntry>(path: &Path, bytes: &[u8]) -> Result<Vec<T>> {
+    let malformed = |message: String| Error::Malformed { path: path.to_owned(), message };
+    match yaml::parse(bytes).map_err(|e| malformed(e.to_string()))? {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => Ok(items.into_iter().filter_map(T::from_value).collect()),
+        _ => Err(malformed("expected a list of entries".into())),
     }
 }
 
-fn save_list<T: Serialize>(path: &Path, items: &[T]) -> Result<()> {
-    let text = if items.is_empty() {
-        "[]\n".to_owned()
-    } else {
-        serde_norway::to_string(items).expect("peer entries always serialise")
-    };
+fn save_list<T: ListEntry>(path: &Path, items: &[T]) -> Result<()> {
+    let text = yaml::dump(&Value::Array(items.iter().map(T::to_value).collect()));
     Ok(fsio::write_atomic(path, fsio::SECRET_FILE, text.as_bytes())?)
 }
 
@@ -413,9 +448,9 @@ mod tests {
     fn tools_allow_is_no_policy_when_absent_and_refused_when_malformed() {
         let mut peer = Peer::new("pi", key(2), vec![]);
         assert_eq!(peer.allowed_tools(), Ok(None));
-        let with = |yaml: &str| {
+        let with = |text: &str| {
             let mut p = peer.clone();
-            p.tools = Some(serde_norway::from_str(yaml).unwrap());
+            p.tools = Some(yaml::parse(text.as_bytes()).unwrap());
             p.allowed_tools()
         };
         assert_eq!(
@@ -439,8 +474,8 @@ mod tests {
         }
         peer.tools = Some(Value::Null);
         assert!(peer.allowed_tools().is_err());
-        let listed: Vec<Peer> =
-            serde_norway::from_str(&format!("- id: pi\n  pubkey: {}\n  tools:\n", key(2))).unwrap();
+        let text = format!("- id: pi\n  pubkey: {}\n  tools:\n", key(2));
+        let listed: Vec<Peer> = parse_list(Path::new("peers.yaml"), text.as_bytes()).unwrap();
         assert!(listed[0].allowed_tools().is_err(), "an empty `tools:` is not the same as none");
     }
 
@@ -455,6 +490,11 @@ mod tests {
         let keys: Vec<&str> =
             text.lines().filter_map(|l| l.trim_start_matches("- ").trim().split(':').next()).collect();
         assert_eq!(&keys[..5], ["id", "pubkey", "alias", "address", "allow"], "{text}");
+        let original = format!(
+            "- id: home\n  pubkey: {}\n  alias: Home server\n  address: 100.64.0.2:7423\n  allow:\n  - link.ping\n",
+            key(1)
+        );
+        assert_eq!(text, original, "as PyYAML's safe_dump writes it");
         assert_eq!(f.load().unwrap(), [peer]);
         assert_eq!(fsio::mode_of(&f.peers_path()), Some(0o600));
     }

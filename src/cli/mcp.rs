@@ -95,8 +95,8 @@ fn print_server(report: &ServerReport, toolbox: &Toolbox, gate: &Gate) {
 }
 
 fn string_list(config: &Config, path: &[&str]) -> Vec<String> {
-    let node = path.iter().try_fold(config.raw.as_ref(), |node, key| Some(node?.get(*key))).flatten();
-    node.and_then(|n| n.as_sequence())
+    let node = path.iter().try_fold(config.raw.as_ref(), |node, key| Some(node?.get(key))).flatten();
+    node.and_then(|n| n.as_array())
         .map(|items| items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect())
         .unwrap_or_default()
 }

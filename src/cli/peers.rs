@@ -245,10 +245,8 @@ fn add(files: &PeerFiles, c: AddCmd) -> CliResult {
 /// Sets or removes `tools.allow`, checked before it is written.
 fn tools(files: &PeerFiles, c: ToolsCmd) -> CliResult {
     let value = c.allow.as_deref().map(|list| {
-        let entries: Vec<serde_norway::Value> = split_allow(list).into_iter().map(Into::into).collect();
-        let mut map = serde_norway::Mapping::new();
-        map.insert("allow".into(), serde_norway::Value::Sequence(entries));
-        serde_norway::Value::Mapping(map)
+        let entries: Vec<Value> = split_allow(list).into_iter().map(Value::from).collect();
+        Value::from(Object::new().with("allow", entries))
     });
     let mut updated = None;
     files.update(|peers| {

@@ -9,12 +9,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use argh::FromArgs;
-use serde_norway::{Mapping, Value};
 
 use super::{CliError, CliResult, open_profile, tilde};
 use crate::agent::model::HttpModel;
 use crate::agent::provider::{self, ChatRequest, DEFAULT_OLLAMA_URL, Event, Message};
 use crate::agent::turn::Model;
+use crate::alp::wire::json::{Object, Value};
 use crate::fsio;
 use crate::net::http::Timeouts;
 use crate::profile::ProfileHome;
@@ -146,27 +146,25 @@ fn key_env(home: &ProfileHome) -> Result<Option<String>, CliError> {
 /// applies `edit` and writes it back atomically, mode 0600. Comments are not kept.
 fn edit_config(
     home: &ProfileHome,
-    edit: &mut dyn FnMut(&mut Mapping) -> Result<(), CliError>,
+    edit: &mut dyn FnMut(&mut Object) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
     let path = home.config_path();
     let mut map = match Config::load(&path)?.raw {
-        Some(Value::Mapping(map)) => map,
-        _ => Mapping::new(),
+        Some(Value::Object(map)) => map,
+        _ => Object::new(),
     };
     edit(&mut map)?;
-    let text = format!(
-        "# alpi profile settings — docs/config.md\n{}",
-        serde_norway::to_string(&map).expect("a YAML mapping serialises")
-    );
+    let text =
+        format!("# alpi profile settings — docs/config.md\n{}", crate::yaml::dump(&Value::Object(map)));
     Ok(fsio::write_atomic(&path, fsio::SECRET_FILE, text.as_bytes())?)
 }
 
 /// The mapping under `key`, made (or replacing a non-mapping) if need be.
-fn section<'a>(map: &'a mut Mapping, key: &str) -> &'a mut Mapping {
-    if !map.get(key).is_some_and(Value::is_mapping) {
-        map.insert(key.into(), Mapping::new().into());
+fn section<'a>(map: &'a mut Object, key: &str) -> &'a mut Object {
+    if !matches!(map.get(key), Some(Value::Object(_))) {
+        map.insert(key, Object::new());
     }
-    map.get_mut(key).and_then(Value::as_mapping_mut).expect("made a mapping above")
+    map.get_mut(key).and_then(Value::as_object_mut).expect("made a mapping above")
 }
 
 /// Writes `model:` (and, for ollama or custom, the server's entry); returns the model.
@@ -196,33 +194,33 @@ fn set_model(home: &ProfileHome, cmd: &SetupCmd) -> Result<String, CliError> {
     let model = format!("{prefix}/{id}");
     edit_config(home, &mut |map| {
         if server {
-            let mut entry = Mapping::new();
-            entry.insert("name".into(), prefix.into());
+            let mut entry = Object::new().with("name", prefix);
             let url = cmd.base_url.as_deref().map(str::trim);
             if provider == "ollama" {
-                url.map(|u| entry.insert("url".into(), u.into()));
+                url.map(|u| entry.insert("url", u));
             } else {
                 let url = url.ok_or("a custom server needs --base-url, e.g. http://127.0.0.1:8080/v1")?;
-                entry.insert("base_url".into(), url.into());
+                entry.insert("base_url", url);
                 let var = match cmd.key_env.as_deref().map(str::trim) {
                     Some(var) => var.to_owned(),
                     None => format!("{}_API_KEY", prefix.to_ascii_uppercase().replace('-', "_")),
                 };
                 if !var.is_empty() {
-                    entry.insert("api_key_env".into(), valid_var(&var)?.into());
+                    entry.insert("api_key_env", valid_var(&var)?);
                 }
             }
             let providers = section(map, "providers");
-            if !providers.get(provider).is_some_and(Value::is_sequence) {
-                providers.insert(provider.into(), Value::Sequence(Vec::new()));
+            if !matches!(providers.get(provider), Some(Value::Array(_))) {
+                providers.insert(provider, Vec::new());
             }
-            let list =
-                providers.get_mut(provider).and_then(Value::as_sequence_mut).expect("made a list above");
+            let Some(Value::Array(list)) = providers.get_mut(provider) else {
+                unreachable!("made a list above")
+            };
             list.retain(|e| e.get("name").and_then(Value::as_str) != Some(prefix));
             list.push(entry.into());
         }
         provider::route(&model, map.get("providers")).map_err(|e| e.to_string())?;
-        map.insert("model".into(), model.as_str().into());
+        map.insert("model", model.as_str());
         Ok(())
     })?;
     Ok(model)
@@ -303,7 +301,7 @@ fn set_workspace(home: &ProfileHome, raw: &str) -> Result<(), CliError> {
     }
     let stored = if raw.starts_with("~/") { raw.to_owned() } else { path.display().to_string() };
     edit_config(home, &mut |map| {
-        map.insert("workspace".into(), stored.as_str().into());
+        map.insert("workspace", stored.as_str());
         Ok(())
     })?;
     println!("workspace: {stored}");
@@ -318,7 +316,7 @@ fn set_budget(home: &ProfileHome, usd: &str) -> Result<(), CliError> {
         _ => return Err(format!("'{usd}' is not an amount in USD: e.g. 1.50, or off").into()),
     };
     edit_config(home, &mut |map| {
-        section(map, "budget").insert("daily_usd".into(), amount.map_or(Value::Null, Value::from));
+        section(map, "budget").insert("daily_usd", amount);
         Ok(())
     })?;
     println!("budget.daily_usd: {}", amount.map_or("off".into(), |n| format!("{n:.2}")));

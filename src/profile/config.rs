@@ -4,10 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde_norway::Value;
-
+use crate::alp::wire::json::Value;
 use crate::fsio;
+use crate::yaml::{self, Mark};
 
 /// Written into a new profile: every key is optional.
 pub const TEMPLATE: &str = "\
@@ -25,8 +24,7 @@ pub const TEMPLATE: &str = "\
 /// Port ALP.2 listens on for the default profile unless `alp.tcp_port` says otherwise.
 pub const DEFAULT_TCP_PORT: u16 = 7423;
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Config {
     /// `provider/model`, empty when none is configured.
     pub model: String,
@@ -39,37 +37,31 @@ pub struct Config {
     /// Provider connection lists, read by the agent layer.
     pub providers: Option<Value>,
     /// The whole document as read, unknown keys included.
-    #[serde(skip)]
     pub raw: Option<Value>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Budget {
     pub daily_usd: Option<f64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Network {
     pub host: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Alp {
     pub tcp_port: Option<u16>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Audit {
     /// The pinned peer (its local id) that agent and approval records are pushed to.
     pub hub: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Logging {
     /// `tcp://host:port` of a syslog server that receives the same records (RFC 5424).
     pub syslog: String,
@@ -121,36 +113,35 @@ impl Config {
 
     /// Parses `text` as the contents of `path` (the path is for error messages).
     pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
-        let malformed = |e: serde_norway::Error| {
-            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
-            Error::Malformed { path: path.to_owned(), line, column, message: strip_location(&e) }
+        let malformed = |at: Mark, message: String| Error::Malformed {
+            path: path.to_owned(),
+            line: at.line,
+            column: at.column,
+            message,
         };
-        let typed: Option<Config> = serde_norway::from_str(text).map_err(malformed)?;
-        let raw: Option<Value> = serde_norway::from_str(text).map_err(malformed)?;
-        let mut config = typed.unwrap_or_default();
-        config.raw = raw.filter(|v| !v.is_null());
+        let document = yaml::parse_document(text.as_bytes()).map_err(|e| malformed(e.at, e.reason.into()))?;
+        let mut config = Settings(&document).read().map_err(|(at, message)| malformed(at, message))?;
+        config.raw = Some(document.value).filter(|v| !v.is_null());
         Ok(config)
     }
 
     /// Dotted paths of the keys present in the file that this build does not use.
     pub fn unknown_keys(&self) -> Vec<String> {
-        let Some(Value::Mapping(top)) = &self.raw else {
+        let Some(Value::Object(top)) = &self.raw else {
             return Vec::new();
         };
         let mut unknown = Vec::new();
-        for (key, value) in top {
-            let key = key_text(key);
+        for (key, value) in top.iter() {
             match KNOWN.iter().find(|(k, _)| *k == key) {
-                None => unknown.push(key),
+                None => unknown.push(key.to_owned()),
                 Some((_, children)) if children.contains(&"*") => {}
                 Some((_, children)) => {
-                    if let Value::Mapping(section) = value {
+                    if let Value::Object(section) = value {
                         unknown.extend(
                             section
-                                .keys()
-                                .map(key_text)
-                                .filter(|k| !children.contains(&k.as_str()))
-                                .map(|k| format!("{key}.{k}")),
+                                .iter()
+                                .filter(|(k, _)| !children.contains(k))
+                                .map(|(k, _)| format!("{key}.{k}")),
                         );
                     }
                 }
@@ -165,19 +156,67 @@ impl Config {
     }
 }
 
-fn key_text(key: &Value) -> String {
-    match key {
-        Value::String(s) => s.clone(),
-        other => serde_norway::to_string(other).unwrap_or_default().trim_end().to_owned(),
-    }
-}
+/// The typed settings of a parsed file; a value of the wrong kind is an error that
+/// points at it.
+struct Settings<'a>(&'a yaml::Document);
 
-/// serde_norway appends " at line L column C"; the error already carries both.
-fn strip_location(e: &serde_norway::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
+type Misfit = (Mark, String);
+
+impl Settings<'_> {
+    fn read(&self) -> Result<Config, Misfit> {
+        Ok(Config {
+            model: self.text(&["model"])?,
+            workspace: self.text(&["workspace"])?,
+            budget: Budget { daily_usd: self.number(&["budget", "daily_usd"])? },
+            network: Network { host: self.text(&["network", "host"])? },
+            alp: Alp { tcp_port: self.port(&["alp", "tcp_port"])? },
+            audit: Audit { hub: self.text(&["audit", "hub"])? },
+            logging: Logging { syslog: self.text(&["logging", "syslog"])? },
+            providers: self.get(&["providers"])?.cloned(),
+            raw: None,
+        })
+    }
+
+    /// The value at `path`; `None` when it, or a section above it, is missing or null.
+    fn get(&self, path: &[&str]) -> Result<Option<&Value>, Misfit> {
+        let mut node = &self.0.value;
+        for (depth, key) in path.iter().enumerate() {
+            node = match node {
+                Value::Object(section) => match section.get(key) {
+                    Some(value) => value,
+                    None => return Ok(None),
+                },
+                Value::Null => return Ok(None),
+                _ => return Err(self.misfit(&path[..depth], "a mapping")),
+            };
+        }
+        Ok(Some(node).filter(|v| !v.is_null()))
+    }
+
+    fn misfit(&self, path: &[&str], expected: &str) -> Misfit {
+        let at = self.0.mark(path).unwrap_or(Mark { line: 1, column: 1 });
+        let name = if path.is_empty() { "the file".to_owned() } else { path.join(".") };
+        (at, format!("{name}: expected {expected}"))
+    }
+
+    /// Text, or a number or boolean as written.
+    fn text(&self, path: &[&str]) -> Result<String, Misfit> {
+        match self.get(path)? {
+            None => Ok(String::new()),
+            Some(Value::Bool(b)) => Ok(b.to_string()),
+            Some(value) => yaml::text_of(value).ok_or_else(|| self.misfit(path, "text")),
+        }
+    }
+
+    fn number(&self, path: &[&str]) -> Result<Option<f64>, Misfit> {
+        self.get(path)?.map(|v| v.as_f64().ok_or_else(|| self.misfit(path, "a number"))).transpose()
+    }
+
+    fn port(&self, path: &[&str]) -> Result<Option<u16>, Misfit> {
+        let port = |v: &Value| v.as_u64().and_then(|n| u16::try_from(n).ok());
+        self.get(path)?
+            .map(|v| port(v).ok_or_else(|| self.misfit(path, "a port number (0 to 65535)")))
+            .transpose()
     }
 }
 
@@ -226,5 +265,34 @@ mod tests {
         assert!(!err.contains(" at line "), "{err}");
         let wrong_type = parse("model: x\nalp:\n  tcp_port: lots\n").unwrap_err().to_string();
         assert!(wrong_type.starts_with("/p/config.yaml:3:"), "{wrong_type}");
+    }
+
+    #[test]
+    fn values_of_the_wrong_kind_are_errors_where_they_stand() {
+        let message = |text: &str| match parse(text).unwrap_err() {
+            Error::Malformed { line, column, message, .. } => format!("{line}:{column}: {message}"),
+            other => panic!("{other}"),
+        };
+        assert_eq!(
+            message("model: x\nalp:\n  tcp_port: lots\n"),
+            "3:13: alp.tcp_port: expected a port number (0 to 65535)"
+        );
+        assert_eq!(
+            message("alp: {tcp_port: 70000}"),
+            "1:17: alp.tcp_port: expected a port number (0 to 65535)"
+        );
+        assert_eq!(message("budget: 5\n"), "1:9: budget: expected a mapping");
+        assert_eq!(message("budget:\n  daily_usd: '2'\n"), "2:14: budget.daily_usd: expected a number");
+        assert_eq!(message("model: [a]\n"), "1:8: model: expected text");
+        assert_eq!(message("- model: x\n"), "1:1: the file: expected a mapping");
+    }
+
+    #[test]
+    fn scalars_read_as_text_and_nulls_as_defaults() {
+        let c = parse("model: 123\nworkspace: true\nnetwork:\nbudget: {daily_usd: ~}\nalp: {tcp_port: null}\nproviders:\n")
+            .unwrap();
+        assert_eq!((c.model.as_str(), c.workspace.as_str()), ("123", "true"));
+        assert_eq!((c.network.host.as_str(), c.budget.daily_usd, c.alp.tcp_port), ("", None, None));
+        assert_eq!(c.providers, None);
     }
 }

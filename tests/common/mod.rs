@@ -229,7 +229,7 @@ pub fn noise_handshake(
 /// times a minute.
 pub fn lift_rate_limit(alp_dir: &Path, id: &str) {
     let files = alpi::alp::peers::PeerFiles::new(alp_dir);
-    let limit: serde_norway::Value = serde_norway::from_str("per_minute: 100000").unwrap();
+    let limit = alpi::yaml::parse(b"per_minute: 100000").unwrap();
     let lift = |peers: &mut Vec<alpi::alp::peers::Peer>| {
         peers.iter_mut().filter(|p| p.id == id).for_each(|p| p.rate_limit = Some(limit.clone()));
         Ok(())

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde_norway::Value as Yaml;
+use crate::alp::wire::json::Value;
 
 use super::McpError;
 use crate::profile::config::Config;
@@ -52,20 +52,16 @@ pub fn entries(config: &Config) -> Result<Vec<Entry>, McpError> {
     let Some(servers) = config.raw.as_ref().and_then(|r| r.get("mcp")).and_then(|m| m.get("servers")) else {
         return Ok(Vec::new());
     };
-    let Yaml::Mapping(servers) = servers else {
+    let Value::Object(servers) = servers else {
         return Err(problem("mcp.servers", "must be a mapping of server names to settings"));
     };
     Ok(servers
         .iter()
-        .map(|(name, body)| {
-            let name = name.as_str().unwrap_or("?").to_owned();
-            let parsed = parse(&name, body);
-            Entry { name, parsed }
-        })
+        .map(|(name, body)| Entry { name: name.to_owned(), parsed: parse(name, body) })
         .collect())
 }
 
-fn parse(name: &str, body: &Yaml) -> Result<ServerConfig, McpError> {
+fn parse(name: &str, body: &Value) -> Result<ServerConfig, McpError> {
     let key = format!("mcp.servers.{name}");
     let valid = !name.is_empty()
         && name.len() <= MAX_SERVER_NAME
@@ -73,10 +69,10 @@ fn parse(name: &str, body: &Yaml) -> Result<ServerConfig, McpError> {
     if !valid {
         return Err(problem(&key, "a server name is 1 to 32 letters, digits, `_` or `-`"));
     }
-    let Yaml::Mapping(fields) = body else {
+    let Value::Object(fields) = body else {
         return Err(problem(&key, "must be a mapping with at least `command`"));
     };
-    if let Some(unknown) = fields.keys().filter_map(Yaml::as_str).find(|k| !KEYS.contains(k)) {
+    if let Some((unknown, _)) = fields.iter().find(|(k, _)| !KEYS.contains(k)) {
         return Err(problem(&key, &format!("unknown key `{unknown}` (known: {})", KEYS.join(", "))));
     }
     let command = scalar(body.get("command")).filter(|c| !c.trim().is_empty());
@@ -88,7 +84,7 @@ fn parse(name: &str, body: &Yaml) -> Result<ServerConfig, McpError> {
         env: env(&key, body.get("env"))?,
         startup_timeout: seconds(&key, body.get("startup_timeout_s"), STARTUP_TIMEOUT)?,
         call_timeout: seconds(&key, body.get("timeout_s"), CALL_TIMEOUT)?,
-        allow_local: body.get("allow_local").and_then(Yaml::as_bool).unwrap_or(false),
+        allow_local: body.get("allow_local").and_then(Value::as_bool).unwrap_or(false),
     })
 }
 
@@ -97,18 +93,16 @@ fn problem(key: &str, text: &str) -> McpError {
 }
 
 /// A string, number or boolean as text.
-fn scalar(value: Option<&Yaml>) -> Option<String> {
+fn scalar(value: Option<&Value>) -> Option<String> {
     match value? {
-        Yaml::String(s) => Some(s.clone()),
-        Yaml::Number(n) => Some(n.to_string()),
-        Yaml::Bool(b) => Some(b.to_string()),
-        _ => None,
+        Value::Bool(b) => Some(b.to_string()),
+        other => crate::yaml::text_of(other),
     }
 }
 
-fn args(key: &str, value: Option<&Yaml>) -> Result<Vec<String>, McpError> {
+fn args(key: &str, value: Option<&Value>) -> Result<Vec<String>, McpError> {
     let Some(value) = value else { return Ok(Vec::new()) };
-    let items = value.as_sequence().ok_or_else(|| problem(key, "`args` must be a list"))?;
+    let items = value.as_array().ok_or_else(|| problem(key, "`args` must be a list"))?;
     items
         .iter()
         .map(|item| scalar(Some(item)).map(|a| expand_home(&a)))
@@ -116,18 +110,18 @@ fn args(key: &str, value: Option<&Yaml>) -> Result<Vec<String>, McpError> {
         .ok_or_else(|| problem(key, "`args` must hold strings"))
 }
 
-fn env(key: &str, value: Option<&Yaml>) -> Result<Vec<(String, String)>, McpError> {
+fn env(key: &str, value: Option<&Value>) -> Result<Vec<(String, String)>, McpError> {
     let Some(value) = value else { return Ok(Vec::new()) };
-    let map = value.as_mapping().ok_or_else(|| problem(key, "`env` must be a mapping NAME: value"))?;
+    let map = value.as_object().ok_or_else(|| problem(key, "`env` must be a mapping NAME: value"))?;
     map.iter()
-        .map(|(k, v)| match (k.as_str(), scalar(Some(v))) {
-            (Some(k), Some(v)) if !k.is_empty() && !k.contains('=') => Ok((k.to_owned(), v)),
+        .map(|(k, v)| match scalar(Some(v)) {
+            Some(v) if !k.is_empty() && !k.contains('=') => Ok((k.to_owned(), v)),
             _ => Err(problem(key, "`env` must map names to strings")),
         })
         .collect()
 }
 
-fn seconds(key: &str, value: Option<&Yaml>, default: Duration) -> Result<Duration, McpError> {
+fn seconds(key: &str, value: Option<&Value>, default: Duration) -> Result<Duration, McpError> {
     let Some(value) = value else { return Ok(default) };
     match value.as_f64() {
         Some(s) if s > 0.0 && s <= 3600.0 => Ok(Duration::from_secs_f64(s)),

@@ -8,8 +8,6 @@ pub mod openai;
 pub mod pricing;
 pub mod sse;
 
-use serde_norway::Value as Yaml;
-
 use crate::alp::wire::json::{self, ParseError, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,7 +235,7 @@ pub const DEFAULT_OLLAMA_URL: &str = "http://localhost:11434";
 /// Routes `model` ("provider/id"): the built-in providers first, then the config's
 /// `providers.ollama: [{name, url}]` (keyless, OpenAI API under `/v1`) and
 /// `providers.custom: [{name, base_url, api_key_env}]` (OpenAI API).
-pub fn route(model: &str, providers: Option<&Yaml>) -> Result<Route, WireError> {
+pub fn route(model: &str, providers: Option<&Value>) -> Result<Route, WireError> {
     let (provider, id) = model
         .split_once('/')
         .filter(|(p, id)| !p.is_empty() && !id.is_empty())
@@ -253,7 +251,7 @@ pub fn route(model: &str, providers: Option<&Yaml>) -> Result<Route, WireError> 
         return Ok(route(b.api, b.base_url.into(), Some(b.key_env.into())));
     }
     if let Some(entry) = config_entry(providers, "ollama", provider) {
-        let url = entry.get("url").and_then(Yaml::as_str).unwrap_or(DEFAULT_OLLAMA_URL);
+        let url = entry.get("url").and_then(Value::as_str).unwrap_or(DEFAULT_OLLAMA_URL);
         let url = url.trim_end_matches('/');
         let base = if url.ends_with("/v1") { url.to_owned() } else { format!("{url}/v1") };
         return Ok(route(Api::OpenAi, base, None));
@@ -261,8 +259,8 @@ pub fn route(model: &str, providers: Option<&Yaml>) -> Result<Route, WireError> 
     if let Some(entry) = config_entry(providers, "custom", provider) {
         let missing =
             || WireError::MissingField { section: "custom", name: provider.into(), field: "base_url" };
-        let base = entry.get("base_url").and_then(Yaml::as_str).ok_or_else(missing)?;
-        let key_env = entry.get("api_key_env").and_then(Yaml::as_str).filter(|k| !k.is_empty());
+        let base = entry.get("base_url").and_then(Value::as_str).ok_or_else(missing)?;
+        let key_env = entry.get("api_key_env").and_then(Value::as_str).filter(|k| !k.is_empty());
         return Ok(route(Api::OpenAi, base.trim_end_matches('/').into(), key_env.map(Into::into)));
     }
     Err(WireError::UnknownProvider { provider: provider.into(), model: model.into() })
@@ -278,7 +276,7 @@ pub fn builtin_base_url_var(route: &Route) -> Option<String> {
 }
 
 /// Whether `provider` names a `providers.ollama` entry.
-pub fn is_ollama(providers: Option<&Yaml>, provider: &str) -> bool {
+pub fn is_ollama(providers: Option<&Value>, provider: &str) -> bool {
     config_entry(providers, "ollama", provider).is_some()
 }
 
@@ -298,9 +296,9 @@ pub fn context_window(model_id: &str) -> usize {
 }
 
 /// The entry named `name` in the list `providers.<section>`.
-fn config_entry<'a>(providers: Option<&'a Yaml>, section: &str, name: &str) -> Option<&'a Yaml> {
-    let entries = providers?.get(section)?.as_sequence()?;
-    entries.iter().find(|e| e.get("name").and_then(Yaml::as_str) == Some(name))
+fn config_entry<'a>(providers: Option<&'a Value>, section: &str, name: &str) -> Option<&'a Value> {
+    let entries = providers?.get(section)?.as_array()?;
+    entries.iter().find(|e| e.get("name").and_then(Value::as_str) == Some(name))
 }
 
 /// How the provider is named to humans: "OpenAI", or the config's own name.
@@ -385,8 +383,8 @@ fn header(name: &str, value: impl Into<String>) -> (String, String) {
 mod tests {
     use super::*;
 
-    fn yaml(text: &str) -> Yaml {
-        serde_norway::from_str(text).unwrap()
+    fn yaml(text: &str) -> Value {
+        crate::yaml::parse(text.as_bytes()).unwrap()
     }
 
     #[test]

@@ -51,8 +51,7 @@ mod tests {
 
     #[test]
     fn show_goes_beside_v1() {
-        let providers =
-            serde_norway::from_str("ollama: [{name: home, url: 'http://10.0.0.2:11434'}]").unwrap();
+        let providers = crate::yaml::parse(b"ollama: [{name: home, url: 'http://10.0.0.2:11434'}]").unwrap();
         let r = route("home/qwen3:8b", Some(&providers)).unwrap();
         let (url, headers, body) = show_request(&r);
         assert_eq!(url, "http://10.0.0.2:11434/api/show");

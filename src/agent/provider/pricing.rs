@@ -1,7 +1,7 @@
 //! What tokens cost: a small built-in price table for common models, overridden per model
 //! by the config's `pricing` section; self-hosted servers cost nothing.
 
-use serde_norway::Value as Yaml;
+use crate::alp::wire::json::Value;
 
 use super::Route;
 
@@ -42,13 +42,13 @@ const TABLE: &[(&str, f64, f64)] = &[
 
 /// (input, output) USD per million tokens for `model` ("provider/id" as in config):
 /// the `pricing` override for the full string or the bare id, else the built-in table.
-pub fn price(model: &str, overrides: Option<&Yaml>) -> Option<(f64, f64)> {
+pub fn price(model: &str, overrides: Option<&Value>) -> Option<(f64, f64)> {
     let id = model.split_once('/').map_or(model, |(_, id)| id);
     override_for(model, overrides).or_else(|| override_for(id, overrides)).or_else(|| builtin(id))
 }
 
 /// The price for a routed model: an override, else free when self-hosted, else the table.
-pub fn route_price(route: &Route, overrides: Option<&Yaml>) -> Option<(f64, f64)> {
+pub fn route_price(route: &Route, overrides: Option<&Value>) -> Option<(f64, f64)> {
     let model = format!("{}/{}", route.provider, route.model);
     let local = is_self_hosted(route).then_some((0.0, 0.0));
     override_for(&model, overrides)
@@ -60,7 +60,7 @@ pub fn route_price(route: &Route, overrides: Option<&Yaml>) -> Option<(f64, f64)
 /// What a turn cost, or `None` when the model's price is unknown.
 pub fn cost_usd(
     route: &Route,
-    overrides: Option<&Yaml>,
+    overrides: Option<&Value>,
     input_tokens: u64,
     output_tokens: u64,
 ) -> Option<f64> {
@@ -89,7 +89,7 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// `pricing: {"<model>": {input_per_mtok, output_per_mtok}}`; both are needed, neither negative.
-fn override_for(model: &str, overrides: Option<&Yaml>) -> Option<(f64, f64)> {
+fn override_for(model: &str, overrides: Option<&Value>) -> Option<(f64, f64)> {
     let entry = overrides?.get(model)?;
     let rate = |key| entry.get(key)?.as_f64().filter(|r| r.is_finite() && *r >= 0.0);
     Some((rate("input_per_mtok")?, rate("output_per_mtok")?))

@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use serde_norway::{Mapping, Value as Yaml};
-
 use super::crypto::{self, GroupKey};
 use super::transcript::{TRANSCRIPT, Transcripts};
 use super::{Fields, MAX_POSTS, Out, Result, RoomError, check_id, now_ts, read_yaml, read_yaml_list};
@@ -43,11 +41,11 @@ pub struct Meta {
     pub paused_at: String,
     pub paused_by: String,
     pub briefing: String,
-    pub extra: Mapping,
+    pub extra: Object,
 }
 
 impl Meta {
-    fn from_yaml(raw: Mapping) -> Option<Self> {
+    fn from_yaml(raw: Object) -> Option<Self> {
         let mut f = Fields(raw);
         let budget = f.take("budget");
         Some(Self {
@@ -56,7 +54,7 @@ impl Meta {
             hub_pubkey: f.identity("hub_pubkey")?,
             created_at: f.text("created_at"),
             current_key_version: f.num("current_key_version").unwrap_or(1),
-            max_usd: budget.as_ref().and_then(|b| b.get("max_usd")).and_then(Yaml::as_f64),
+            max_usd: budget.as_ref().and_then(|b| b.get("max_usd")).and_then(Value::as_f64),
             paused: f.flag("paused"),
             paused_at: f.text("paused_at"),
             paused_by: f.text("paused_by"),
@@ -66,7 +64,7 @@ impl Meta {
         .filter(|m| !m.id.is_empty())
     }
 
-    fn to_yaml(&self) -> Yaml {
+    fn to_yaml(&self) -> Value {
         let mut out = Out::default()
             .put("id", self.id.as_str())
             .put("name", self.name.as_str())
@@ -95,7 +93,7 @@ pub struct Member {
     pub last_seen_at: String,
     pub bio: String,
     pub voice: String,
-    pub extra: Mapping,
+    pub extra: Object,
 }
 
 impl Member {
@@ -109,11 +107,11 @@ impl Member {
             last_seen_at: String::new(),
             bio: String::new(),
             voice: String::new(),
-            extra: Mapping::new(),
+            extra: Object::new(),
         }
     }
 
-    fn from_yaml(raw: Mapping) -> Option<Self> {
+    fn from_yaml(raw: Object) -> Option<Self> {
         let mut f = Fields(raw);
         let pubkey = f.identity("pubkey")?;
         let sealed_key = f.text("sealed_key");
@@ -127,7 +125,7 @@ impl Member {
         (!m.sealed_key.is_empty()).then_some(m)
     }
 
-    fn to_yaml(&self) -> Yaml {
+    fn to_yaml(&self) -> Value {
         let out = Out::default()
             .put("pubkey", self.pubkey.to_string())
             .put("sealed_key", self.sealed_key.as_str())
@@ -195,10 +193,7 @@ impl Room {
     }
 
     pub fn save_members(&self) -> Result<()> {
-        save_yaml(
-            &self.dir.join(MEMBERS),
-            &Yaml::Sequence(self.members.iter().map(Member::to_yaml).collect()),
-        )
+        save_yaml(&self.dir.join(MEMBERS), &Value::Array(self.members.iter().map(Member::to_yaml).collect()))
     }
 }
 
@@ -233,7 +228,7 @@ impl Hub {
     pub fn load(&self, id: &str) -> Result<Room> {
         let dir = self.dir(id)?;
         let meta = match read_yaml(&dir.join(META))? {
-            Some(Yaml::Mapping(raw)) => Meta::from_yaml(raw),
+            Some(Value::Object(raw)) => Meta::from_yaml(raw),
             _ => None,
         };
         let meta = meta.ok_or_else(|| RoomError::NotFound(id.to_owned()))?;
@@ -300,7 +295,7 @@ impl Hub {
             paused_at: String::new(),
             paused_by: String::new(),
             briefing: briefing.trim().to_owned(),
-            extra: Mapping::new(),
+            extra: Object::new(),
         };
         let mut sealed = Vec::with_capacity(roster.len());
         for pubkey in roster {
@@ -573,8 +568,8 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(fsio::write_atomic(path, fsio::SECRET_FILE, bytes)?)
 }
 
-fn save_yaml(path: &Path, value: &Yaml) -> Result<()> {
-    write_file(path, super::to_yaml(value)?.as_bytes())
+fn save_yaml(path: &Path, value: &Value) -> Result<()> {
+    write_file(path, crate::yaml::dump(value).as_bytes())
 }
 
 fn presence_due(last: &str, now: &str) -> bool {

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use base64ct::{Base64, Encoding};
-use serde_norway::{Mapping, Value as Yaml};
 use sha2::{Digest, Sha256};
 
 use super::crypto::{self, GroupKey};
@@ -55,7 +54,7 @@ pub struct Subscription {
     pub last_responded_seq: u64,
     /// Member key → when the hub last saw it.
     pub roster: Vec<(String, String)>,
-    pub extra: Mapping,
+    pub extra: Object,
 }
 
 impl Subscription {
@@ -72,19 +71,19 @@ impl Subscription {
             paused: false,
             last_responded_seq: 0,
             roster: Vec::new(),
-            extra: Mapping::new(),
+            extra: Object::new(),
         }
     }
 
-    fn from_yaml(raw: Mapping) -> Option<Self> {
+    fn from_yaml(raw: Object) -> Option<Self> {
         let mut f = Fields(raw);
         let (wg_id, hub_id) = (f.text("wg_id"), f.text("hub_id"));
         let mut sub = Self::new(&wg_id, &hub_id, f.identity("hub_pubkey")?);
         sub.name = f.text("name");
         sub.last_seq = f.num("last_seq").unwrap_or(0);
-        for key in f.take("sealed_keys").and_then(|k| k.as_sequence().cloned()).unwrap_or_default() {
+        for key in f.take("sealed_keys").as_ref().and_then(Value::as_array).unwrap_or_default() {
             let (version, sealed) =
-                (key.get("version").and_then(Yaml::as_u64), key.get("sealed").and_then(Yaml::as_str));
+                (key.get("version").and_then(Value::as_u64), key.get("sealed").and_then(Value::as_str));
             if let (Some(version), Some(sealed)) = (version, sealed) {
                 sub.upsert_key(version, sealed);
             }
@@ -93,19 +92,17 @@ impl Subscription {
         sub.briefing = f.text("briefing");
         sub.paused = f.flag("paused");
         sub.last_responded_seq = f.num("last_responded_seq").unwrap_or(0);
-        if let Some(Yaml::Mapping(roster)) = f.take("roster") {
+        if let Some(Value::Object(roster)) = f.take("roster") {
             sub.roster = roster
-                .into_iter()
-                .filter_map(|(k, v)| {
-                    Some((k.as_str()?.to_owned(), v.as_str().unwrap_or_default().to_owned()))
-                })
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.as_str().unwrap_or_default().to_owned()))
                 .collect();
         }
         sub.extra = f.0;
         (!wg_id.is_empty() && !hub_id.is_empty()).then_some(sub)
     }
 
-    fn to_yaml(&self) -> Yaml {
+    fn to_yaml(&self) -> Value {
         let keys = self
             .sealed_keys
             .iter()
@@ -116,7 +113,7 @@ impl Subscription {
             .put("hub_id", self.hub_id.as_str())
             .put("hub_pubkey", self.hub_pubkey.to_string())
             .put("last_seq", self.last_seq)
-            .put("sealed_keys", Yaml::Sequence(keys.collect()))
+            .put("sealed_keys", Value::Array(keys.collect()))
             .text("joined_at", &self.joined_at)
             .text("briefing", &self.briefing)
             .flag("paused", self.paused);
@@ -258,8 +255,8 @@ impl Member {
         if let Some(new) = change(current) {
             all.insert(at.unwrap_or(all.len()), new);
         }
-        let yaml = Yaml::Sequence(all.iter().map(Subscription::to_yaml).collect());
-        Ok(fsio::write_atomic(&self.path(), fsio::SECRET_FILE, super::to_yaml(&yaml)?.as_bytes())?)
+        let yaml = Value::Array(all.iter().map(Subscription::to_yaml).collect());
+        Ok(fsio::write_atomic(&self.path(), fsio::SECRET_FILE, crate::yaml::dump(&yaml).as_bytes())?)
     }
 
     fn pinned(&self, peer_id: &str) -> Result<Peer> {

@@ -13,8 +13,6 @@ pub mod poller;
 pub mod transcript;
 pub mod verbs;
 
-use serde_norway::{Mapping, Value as Yaml};
-
 use crate::alp::identity::Identity;
 use crate::alp::wire::envelope::RpcError;
 use crate::alp::wire::json::{Object, Value};
@@ -140,39 +138,19 @@ fn base32_lower(bytes: &[u8]) -> String {
     out
 }
 
-/// YAML as the original writes it. Timestamps are quoted, as PyYAML quotes them:
-/// unquoted, the original's loader would read them back as dates, not strings.
-pub fn to_yaml(value: &Yaml) -> Result<String> {
-    let text = serde_norway::to_string(value).map_err(|e| RoomError::Invalid(e.to_string()))?;
-    let mut out = String::with_capacity(text.len() + 64);
-    for line in text.lines() {
-        match line.rsplit_once(": ") {
-            Some((key, value)) if looks_like_timestamp(value) => {
-                out.push_str(key);
-                out.push_str(": '");
-                out.push_str(value);
-                out.push('\'');
-            }
-            _ => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    Ok(out)
-}
-
 /// A YAML file's top level, `None` when the file is missing.
-pub fn read_yaml(path: &std::path::Path) -> Result<Option<Yaml>> {
+pub fn read_yaml(path: &std::path::Path) -> Result<Option<Value>> {
     let Some(bytes) = fsio::read_optional(path)? else { return Ok(None) };
-    let doc = serde_norway::from_slice(&bytes)
-        .map_err(|e| RoomError::Invalid(format!("{}: {e}", path.display())))?;
+    let doc =
+        crate::yaml::parse(&bytes).map_err(|e| RoomError::Invalid(format!("{}: {e}", path.display())))?;
     Ok(Some(doc))
 }
 
 /// The mappings of a YAML list file (malformed entries are the caller's to skip).
-pub fn read_yaml_list(path: &std::path::Path) -> Result<Vec<Mapping>> {
+pub fn read_yaml_list(path: &std::path::Path) -> Result<Vec<Object>> {
     Ok(match read_yaml(path)? {
-        Some(Yaml::Sequence(items)) => {
-            items.into_iter().filter_map(|i| if let Yaml::Mapping(m) = i { Some(m) } else { None }).collect()
+        Some(Value::Array(items)) => {
+            items.into_iter().filter_map(|i| if let Value::Object(m) = i { Some(m) } else { None }).collect()
         }
         _ => Vec::new(),
     })
@@ -180,18 +158,17 @@ pub fn read_yaml_list(path: &std::path::Path) -> Result<Vec<Mapping>> {
 
 /// Field readers over a YAML mapping written by either implementation; `take` removes
 /// the key so what is left over is kept as unknown keys.
-pub struct Fields(pub Mapping);
+pub struct Fields(pub Object);
 
 impl Fields {
-    pub fn take(&mut self, key: &str) -> Option<Yaml> {
+    pub fn take(&mut self, key: &str) -> Option<Value> {
         self.0.remove(key)
     }
 
     pub fn text(&mut self, key: &str) -> String {
         match self.take(key) {
-            Some(Yaml::String(s)) => s,
-            Some(Yaml::Number(n)) => n.to_string(),
-            _ => String::new(),
+            Some(value) => crate::yaml::text_of(&value).unwrap_or_default(),
+            None => String::new(),
         }
     }
 
@@ -210,11 +187,11 @@ impl Fields {
 
 /// Builds a mapping in the original's key order, skipping empty optional fields.
 #[derive(Default)]
-pub struct Out(pub Mapping);
+pub struct Out(pub Object);
 
 impl Out {
-    pub fn put(mut self, key: &str, value: impl Into<Yaml>) -> Self {
-        self.0.insert(Yaml::from(key), value.into());
+    pub fn put(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.0.insert(key, value);
         self
     }
 
@@ -227,21 +204,12 @@ impl Out {
     }
 
     /// Appends the unknown keys kept from the file.
-    pub fn rest(mut self, extra: &Mapping) -> Yaml {
-        for (k, v) in extra {
-            self.0.insert(k.clone(), v.clone());
+    pub fn rest(mut self, extra: &Object) -> Value {
+        for (k, v) in extra.iter() {
+            self.0.insert(k, v.clone());
         }
-        Yaml::Mapping(self.0)
+        Value::Object(self.0)
     }
-}
-
-fn looks_like_timestamp(v: &str) -> bool {
-    let b = v.as_bytes();
-    b.len() >= 10
-        && b[..4].iter().all(u8::is_ascii_digit)
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && crate::clock::parse_iso8601(v).is_some()
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, the room timestamp form.
