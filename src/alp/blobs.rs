@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::alp::wire::hex;
 use crate::fsio;
 
 /// Largest chunk a put may carry and a get yields.
@@ -337,16 +338,6 @@ fn sha256_of(reader: &mut impl Read, limit: u64) -> io::Result<(String, u64)> {
             Err(e) => return Err(e),
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        text.push(DIGITS[usize::from(b >> 4)] as char);
-        text.push(DIGITS[usize::from(b & 0xf)] as char);
-    }
-    text
 }
 
 #[cfg(test)]

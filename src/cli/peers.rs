@@ -19,6 +19,7 @@ use crate::alp::identity::Identity;
 use crate::alp::peers::{DEFAULT_ALLOW, Peer, PeerFiles};
 use crate::alp::transport::{CALL_TIMEOUT, PING_TIMEOUT};
 use crate::alp::wire::envelope::random_hex16;
+use crate::alp::wire::hex;
 use crate::alp::wire::json::{Object, Value};
 use crate::clock::UtcTime;
 use crate::fsio;
@@ -428,10 +429,6 @@ fn blob_get(home: &ProfileHome, files: &PeerFiles, id: &str, sha256: &str, outpu
     written?;
     println!("sha256 {hash} · {} bytes · {}", std::fs::metadata(output)?.len(), output.display());
     Ok(ExitCode::SUCCESS)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `sent 3.5/20.0 MiB` on one line of a terminal's stderr; silent otherwise.

@@ -153,7 +153,7 @@ impl Authentic {
 pub fn random_hex16() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the OS random source is available");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    super::hex(&bytes)
 }
 
 /// A signed request to `to`.

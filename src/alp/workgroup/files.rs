@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::hub::{Hub, NewPost, Room};
 use super::{Result, RoomError, crypto};
 use crate::alp::identity::{Identity, Keypair};
+use crate::alp::wire::hex;
 use crate::alp::wire::json::{self, Object, Value};
 use crate::fsio;
 
@@ -252,10 +253,6 @@ fn append(path: &Path, data: &[u8]) -> Result<()> {
         .map_err(|e| fsio::Error::new("open", path, e))?;
     file.write_all(data).and_then(|()| file.sync_data()).map_err(|e| fsio::Error::new("write", path, e))?;
     Ok(())
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `workgroup.file_get`: up to 256 KiB of ciphertext from `offset`, with the metadata.

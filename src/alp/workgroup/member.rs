@@ -10,7 +10,7 @@ use base64ct::{Base64, Encoding};
 use sha2::{Digest, Sha256};
 
 use super::crypto::{self, GroupKey};
-use super::files::{self, CHUNK_BYTES, MAX_FILE_BYTES, check_hash, hex};
+use super::files::{self, CHUNK_BYTES, MAX_FILE_BYTES, check_hash};
 use super::hub::Hub;
 use super::transcript;
 use super::verbs;
@@ -20,6 +20,7 @@ use crate::alp::client::{CallError, Client, Route};
 use crate::alp::identity::{Identity, Keypair};
 use crate::alp::peers::{Peer, PeerFiles};
 use crate::alp::wire::envelope::RpcError;
+use crate::alp::wire::hex;
 use crate::alp::wire::json::{Object, Value};
 use crate::fsio;
 use crate::profile::ProfileHome;
