@@ -42,7 +42,7 @@ impl Cursor {
         let Some(bytes) = fsio::read_optional(path).map_err(|e| e.to_string())? else {
             let mut epoch = [0u8; 4];
             getrandom::fill(&mut epoch).map_err(|e| e.to_string())?;
-            let epoch = epoch.iter().map(|b| format!("{b:02x}")).collect();
+            let epoch = crate::alp::wire::hex(&epoch);
             return Ok(Self { path: path.to_owned(), epoch, positions: Default::default() });
         };
         let damaged =

@@ -277,7 +277,7 @@ pub fn exposed_name(server: &str, tool: &str) -> String {
 pub fn hashed_name(server: &str, tool: &str) -> String {
     let name: String = format!("{PREFIX}{server}__{tool}").chars().map(safe_char).collect();
     let digest = Sha256::digest(format!("{server}\0{tool}").as_bytes());
-    let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let hash = crate::alp::wire::hex(&digest[..4]);
     let keep = name.len().min(MAX_NAME - 1 - hash.len());
     format!("{}_{hash}", &name[..keep])
 }
