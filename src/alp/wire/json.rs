@@ -9,6 +9,8 @@ use std::str::FromStr;
 pub const MAX_DEPTH: usize = 128;
 /// Python's default `sys.int_info.default_max_str_digits`.
 pub const MAX_INT_DIGITS: usize = 4300;
+/// What `canonical` and `wire` start with: an envelope fits without the buffer regrowing.
+const WRITE_CAPACITY: usize = 1024;
 
 /// A JSON value as Python holds it: `1` and `1.0` stay apart, object keys keep their order.
 #[derive(Clone, Debug, PartialEq)]
@@ -257,7 +259,7 @@ impl Value {
 
     /// The signed form: keys sorted by code point at every depth, no whitespace.
     pub fn canonical(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(WRITE_CAPACITY);
         self.write_canonical(&mut out);
         out
     }
@@ -268,7 +270,7 @@ impl Value {
 
     /// The sent form: like `canonical` but keys in insertion order.
     pub fn wire(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(WRITE_CAPACITY);
         self.write_wire(&mut out);
         out
     }
@@ -365,32 +367,35 @@ fn write_object(object: &Object, out: &mut Vec<u8>, sorted: bool) {
 
 /// Python's `ensure_ascii=False` escaping: only `"`, `\` and controls below 0x20.
 fn write_string(s: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes = s.as_bytes();
+    let mut rest = s.as_bytes();
+    out.reserve(rest.len() + 2);
     out.push(b'"');
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let unicode;
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0x00..0x20 => {
-                unicode = [b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]];
-                &unicode
-            }
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(escape);
-        start = i + 1;
+    while let Some(i) = rest.iter().position(|&b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(&rest[..i]);
+        write_escape(rest[i], out);
+        rest = &rest[i + 1..];
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(rest);
     out.push(b'"');
+}
+
+fn write_escape(b: u8, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let unicode;
+    let escape: &[u8] = match b {
+        b'"' => b"\\\"",
+        b'\\' => b"\\\\",
+        b'\n' => b"\\n",
+        b'\r' => b"\\r",
+        b'\t' => b"\\t",
+        0x08 => b"\\b",
+        0x0c => b"\\f",
+        _ => {
+            unicode = [b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]];
+            &unicode
+        }
+    };
+    out.extend_from_slice(escape);
 }
 
 /// Python's `repr(f)`, which `json.dumps` writes: shortest round-trip digits, fixed
