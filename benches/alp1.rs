@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use alpi::alp::client::{Client, Route};
 use alpi::alp::peers::{Peer, PeerFiles};
-use alpi::alp::wire::json::Object;
+use alpi::json::Object;
 use alpi::profile::{ProfileName, Root};
 
 const PINGS: usize = 2000;

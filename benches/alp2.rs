@@ -18,7 +18,7 @@ use alpi::alp::client::{Client, Route};
 use alpi::alp::identity::Keypair;
 use alpi::alp::peers::Peer;
 use alpi::alp::transport::tcp::Outgoing;
-use alpi::alp::wire::json::Object;
+use alpi::json::Object;
 
 const BIN: &str = env!("CARGO_BIN_EXE_alpi");
 

@@ -16,10 +16,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use alpi::alp::peers::{Peer, PeerFiles};
-use alpi::alp::wire::json::{Object, Value};
 use alpi::alp::workgroup::crypto;
 use alpi::alp::workgroup::hub::Hub;
 use alpi::alp::workgroup::member::Member;
+use alpi::json::{Object, Value};
 use alpi::profile::{ProfileName, Root};
 
 const ROOMS: usize = 20;

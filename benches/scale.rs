@@ -18,9 +18,9 @@ use alpi::alp::dispatch::{Node, Via};
 use alpi::alp::identity::Keypair;
 use alpi::alp::methods::NoAgent;
 use alpi::alp::wire::envelope;
-use alpi::alp::wire::json::{Object, Value};
 use alpi::alp::workgroup::hub::Hub;
 use alpi::alp::workgroup::verbs;
+use alpi::json::{Object, Value};
 use alpi::profile::{ProfileName, Root};
 
 const PINGS: usize = 2_000;
@@ -93,7 +93,7 @@ fn peers_curve(count: usize) {
         .map(|i| {
             let params = Object::new().with("nonce", i.to_string());
             let id = envelope::random_hex16();
-            alpi::alp::wire::json::Value::Object(envelope::request(
+            alpi::json::Value::Object(envelope::request(
                 sender,
                 node.identity(),
                 &id,

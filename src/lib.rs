@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod daemon;
 pub mod fsio;
+pub mod json;
 pub mod logging;
 pub mod net;
 pub mod profile;

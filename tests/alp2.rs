@@ -15,7 +15,7 @@ use alpi::alp::transport::noise;
 use alpi::alp::transport::tcp::Outgoing;
 use alpi::alp::transport::unix::Next;
 use alpi::alp::wire::envelope;
-use alpi::alp::wire::json::{Object, Value};
+use alpi::json::{Object, Value};
 use common::{Daemon, Sandbox};
 
 /// The `host:port` a daemon said it listens on for ALP.2.

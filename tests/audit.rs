@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::Duration;
 
-use alpi::alp::wire::json::{self, Value};
+use alpi::json::{self, Value};
 use common::{Daemon, Sandbox, eventually};
 use fake_openai::{Canned, fake_provider, final_stream};
 

@@ -10,7 +10,7 @@ use alpi::alp::blobs::CHUNK_BYTES;
 use alpi::alp::client::{CallError, Client, Route};
 use alpi::alp::identity::Keypair;
 use alpi::alp::peers::Peer;
-use alpi::alp::wire::json::{Object, Value};
+use alpi::json::{Object, Value};
 use base64ct::{Base64, Encoding};
 use common::{Daemon, Sandbox};
 use sha2::{Digest, Sha256};

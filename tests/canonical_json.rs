@@ -7,7 +7,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use alpi::alp::identity::{Identity, Keypair};
-use alpi::alp::wire::json::{Int, Object, Value, parse, python_float_repr};
+use alpi::json::{Int, Object, Value, parse, python_float_repr};
 use base64ct::{Base64, Encoding};
 use proptest::prelude::*;
 

@@ -6,7 +6,7 @@ mod common;
 #[path = "common/fake_openai.rs"]
 mod fake_openai;
 
-use alpi::alp::wire::json::{self, Value};
+use alpi::json::{self, Value};
 use common::Sandbox;
 use fake_openai::{Canned, fake_provider, final_stream, sse};
 
@@ -137,7 +137,7 @@ fn link_ask_from_a_peer_runs_a_turn_on_the_daemon_profile() {
     use alpi::alp::client::{Client, Route};
     use alpi::alp::identity::Keypair;
     use alpi::alp::peers::Peer;
-    use alpi::alp::wire::json::Object;
+    use alpi::json::Object;
 
     let fake = fake_provider(vec![Canned::ok(final_stream("hello from the agent"))]);
     let sb = Sandbox::new();

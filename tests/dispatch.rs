@@ -10,7 +10,7 @@ use alpi::alp::identity::{Identity, Keypair};
 use alpi::alp::methods::{Agent, AskRequest, AskResult, NoAgent};
 use alpi::alp::peers::{Peer, PeerFiles};
 use alpi::alp::wire::envelope::{self, RpcError};
-use alpi::alp::wire::json::{self, Object, Value};
+use alpi::json::{self, Object, Value};
 use alpi::profile::{ProfileHome, ProfileName, Root};
 
 const NOW: i64 = 1_767_225_600_000_000; // 2026-01-01T00:00:00Z

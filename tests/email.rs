@@ -17,7 +17,7 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use alpi::alp::wire::json::{self, Value};
+use alpi::json::{self, Value};
 use common::{Daemon, Sandbox, eventually};
 use fake_openai::{Canned, FakeProvider, fake_provider, final_stream};
 use mail_servers::{AGENT, CA, Dovecot, IMAP_PASSWORD, OWNER, SMTP_PASSWORD, Smtp};

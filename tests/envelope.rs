@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 
 use alpi::alp::identity::Keypair;
 use alpi::alp::wire::envelope::{self, Drop, RpcError, Stream};
-use alpi::alp::wire::json::{self, Object, Value};
 use alpi::clock::parse_iso8601;
+use alpi::json::{self, Object, Value};
 
 fn vectors(rel: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(rel);

@@ -19,7 +19,7 @@ use alpi::alp::identity::{Identity, Keypair};
 use alpi::alp::peers::PeerFiles;
 use alpi::alp::replay::ReplayGuard;
 use alpi::alp::wire::envelope;
-use alpi::alp::wire::json::{self, Object, Value};
+use alpi::json::{self, Object, Value};
 use alpi::schedule::store::Store as JobStore;
 use common::Sandbox;
 use sha2::{Digest, Sha256};

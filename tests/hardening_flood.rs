@@ -21,7 +21,7 @@ use alpi::alp::client::{Client, Route};
 use alpi::alp::identity::{Identity, Keypair};
 use alpi::alp::peers::Peer;
 use alpi::alp::wire::envelope;
-use alpi::alp::wire::json::{Object, Value};
+use alpi::json::{Object, Value};
 use common::{Sandbox, eventually};
 
 struct Figures {

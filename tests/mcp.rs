@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use alpi::agent::mcp::{McpError, Toolbox, stop_profile};
 use alpi::agent::tools::{self, NoApprover, ToolEnv};
-use alpi::alp::wire::json::{self, Value};
+use alpi::json::{self, Value};
 use alpi::profile::config::Config;
 use alpi::profile::{ProfileHome, ProfileName, Root};
 use common::Sandbox;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use alpi::alp::identity::Keypair;
 use alpi::alp::transport::noise::{self, CipherState, Handshake, NoiseError};
-use alpi::alp::wire::json::{self, Value};
+use alpi::json::{self, Value};
 
 fn vectors() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/original/noise_xk.json");

@@ -10,7 +10,7 @@ use alpi::agent::provider::{
     Api, ChatRequest, Event, Message, Route, StreamDecoder, ToolCall, ToolSpec, WireError, anthropic,
     error_message, ollama, openai, route,
 };
-use alpi::alp::wire::json::{Value, parse};
+use alpi::json::{Value, parse};
 
 fn fixture(name: &str) -> Vec<u8> {
     fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/providers").join(name)).unwrap()

@@ -8,7 +8,7 @@ mod fake_openai;
 #[path = "common/pty.rs"]
 mod pty;
 
-use alpi::alp::wire::json::Value;
+use alpi::json::Value;
 use common::Sandbox;
 use fake_openai::{Canned, fake_provider, final_stream, sse};
 use pty::Pty;

@@ -9,7 +9,7 @@ mod fake_openai;
 
 use std::os::unix::fs::PermissionsExt;
 
-use alpi::alp::wire::json::{self, Value};
+use alpi::json::{self, Value};
 use common::{Sandbox, eventually};
 use fake_openai::{Canned, fake_provider, final_stream};
 

@@ -9,7 +9,7 @@ mod pty;
 
 use std::fs;
 
-use alpi::alp::wire::json::Value;
+use alpi::json::Value;
 use alpi::profile::config::Config;
 use common::{Sandbox, mode};
 use fake_openai::{Canned, FakeProvider, fake_provider, sse};

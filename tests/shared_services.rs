@@ -9,7 +9,7 @@ mod common;
 #[path = "common/fake_openai.rs"]
 mod fake_openai;
 
-use alpi::alp::wire::json::Value;
+use alpi::json::Value;
 use common::Sandbox;
 use fake_openai::{Canned, FakeProvider, fake_provider, final_stream, tool_names};
 

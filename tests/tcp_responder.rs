@@ -17,7 +17,7 @@ use alpi::alp::peers::{Peer, PeerFiles};
 
 use alpi::alp::transport::tcp::{self, Limits};
 use alpi::alp::wire::envelope::RpcError;
-use alpi::alp::wire::json::{Object, Value};
+use alpi::json::{Object, Value};
 use alpi::profile::{ProfileName, Root};
 
 fn limits() -> Limits {

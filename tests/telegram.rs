@@ -9,7 +9,7 @@ mod fake_openai;
 #[path = "common/fake_telegram.rs"]
 mod fake_telegram;
 
-use alpi::alp::wire::json::{self, Value};
+use alpi::json::{self, Value};
 use common::{Sandbox, eventually};
 use fake_openai::{Canned, FakeProvider, fake_provider, final_stream};
 use fake_telegram::FakeTelegram;

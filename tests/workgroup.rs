@@ -8,9 +8,9 @@ mod common;
 mod fake_openai;
 
 use alpi::alp::identity::{Keypair, pem};
-use alpi::alp::wire::json::{self, Value};
 use alpi::alp::workgroup::crypto;
 use alpi::alp::workgroup::member::Member;
+use alpi::json::{self, Value};
 use alpi::profile::{ProfileName, Root};
 use common::{Daemon, Sandbox, eventually};
 use fake_openai::{Canned, fake_provider, final_stream};

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use alpi::alp::wire::json::{self, Value};
+use alpi::json::{self, Value};
 use common::Sandbox;
 
 fn python() -> Option<String> {

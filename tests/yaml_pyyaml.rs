@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use alpi::alp::wire::json::{self, Value};
+use alpi::json::{self, Value};
 use alpi::yaml;
 
 /// Tricky values of every kind, as JSON (which both sides read the same way).

@@ -1,7 +1,7 @@
 //! Our JSON parser, and canonical JSON as a fixed point: parsing the canonical form
 //! gives the same value, whose canonical form is the same bytes.
 #![no_main]
-use alpi::alp::wire::json;
+use alpi::json;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

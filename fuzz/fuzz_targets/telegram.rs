@@ -1,6 +1,6 @@
 //! A getUpdates answer decoded into the messages the gateway acts on.
 #![no_main]
-use alpi::alp::wire::json::{self, Value};
+use alpi::json::{self, Value};
 use alpi::daemon::gateway::telegram::Incoming;
 use libfuzzer_sys::fuzz_target;
 

@@ -7,9 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::alp::wire::json::{self, Object, Value};
 use crate::clock::UtcTime;
 use crate::fsio;
+use crate::json::{self, Object, Value};
 
 /// Days of history kept beside today.
 pub const HISTORY_DAYS: usize = 30;

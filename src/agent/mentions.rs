@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use super::provider::Message;
-use crate::alp::wire::json::{self, Object, Value};
 use crate::fsio;
+use crate::json::{self, Object, Value};
 
 /// Turns kept per sender.
 pub const CAP: usize = 20;

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::alp::wire::json::Value;
+use crate::json::Value;
 
 use super::provider::{self, ChatRequest, Event, Route, pricing};
 use super::turn::{Cancel, Model, ModelError};

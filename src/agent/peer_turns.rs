@@ -13,8 +13,8 @@ use super::turn::Progress;
 use crate::alp::methods::{Agent, AskRequest, AskResult, internal_error};
 use crate::alp::peers::PeerFiles;
 use crate::alp::wire::envelope::RpcError;
-use crate::alp::wire::json::Object;
 use crate::clock::now_micros;
+use crate::json::Object;
 use crate::profile::ProfileHome;
 
 /// Runs `link.ask` turns for one profile.

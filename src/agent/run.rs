@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::alp::wire::json::Value;
+use crate::json::Value;
 
 use super::approval::Policy;
 use super::ledger::Ledger;

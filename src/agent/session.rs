@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::redact::redact;
-use crate::alp::wire::json::{self, Object, Value};
 use crate::fsio;
+use crate::json::{self, Object, Value};
 
 pub const SCHEMA_VERSION: i64 = 3;
 /// Longest user or assistant text kept per turn, in bytes.

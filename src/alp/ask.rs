@@ -8,7 +8,7 @@ use super::client::{CallError, Client, Route};
 use super::identity::Keypair;
 use super::methods::{ASK, AskResult};
 use super::peers::{Peer, PeerFiles};
-use super::wire::json::{Object, Value};
+use crate::json::{Object, Value};
 use crate::profile::{ProfileHome, tilde};
 
 /// How long a streamed ask may stay silent: the peer sends a progress frame every 15 s.

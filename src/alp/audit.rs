@@ -12,9 +12,9 @@ use std::sync::Mutex;
 
 use crate::alp::methods::{bad_params, internal_error};
 use crate::alp::wire::envelope::RpcError;
-use crate::alp::wire::json::{self, Object, Value};
 use crate::clock::UtcTime;
 use crate::fsio;
+use crate::json::{self, Object, Value};
 
 /// The logs a profile forwards, by their name in a record's `log` field.
 pub const LOGS: [&str; 2] = ["agent", "approval"];

@@ -11,8 +11,8 @@ use crate::alp::transport::TransportError;
 use crate::alp::transport::tcp::{Dial, Pool, Purpose};
 use crate::alp::transport::unix::{self, Next};
 use crate::alp::wire::envelope::{self, Drop, RpcError, Stream};
-use crate::alp::wire::json::{Object, Value};
 use crate::clock::now_micros;
+use crate::json::{Object, Value};
 use crate::profile::Root;
 
 /// Where a peer is reached.

@@ -9,7 +9,7 @@ use base64ct::{Base64, Encoding};
 use crate::alp::blobs::{BlobError, BlobReader, BlobStore};
 use crate::alp::identity::Identity;
 use crate::alp::wire::envelope::RpcError;
-use crate::alp::wire::json::{Object, Value};
+use crate::json::{Object, Value};
 
 pub const PING: &str = "link.ping";
 pub const ASK: &str = "link.ask";

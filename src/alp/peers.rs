@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::alp::identity::Identity;
-use crate::alp::wire::json::{Object, Value};
+use crate::json::{Object, Value};
 use crate::{fsio, yaml};
 
 /// Methods a peer accepted from pending may call unless told otherwise.

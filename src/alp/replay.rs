@@ -13,8 +13,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::alp::identity::Identity;
-use crate::alp::wire::json::{self, Object, Value};
 use crate::fsio;
+use crate::json::{self, Object, Value};
 
 pub const WINDOW_MICROS: i64 = 5 * 60 * 1_000_000;
 /// Nonces are 32 hex characters; anything over this is refused before it is stored.

@@ -15,7 +15,7 @@ use crate::alp::client::{Client, Route};
 use crate::alp::identity::Keypair;
 use crate::alp::methods::AUDIT_PUSH;
 use crate::alp::transport::CALL_TIMEOUT;
-use crate::alp::wire::json::{Object, Value};
+use crate::json::{Object, Value};
 use crate::logging::ServiceLog;
 use crate::profile::ProfileHome;
 use crate::profile::config::Config;

@@ -8,9 +8,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::alp::audit::{LOGS, MAX_LINE_BYTES, Record, RecordId, line_time};
-use crate::alp::wire::json::{self, Object, Value};
 use crate::clock::UtcTime;
 use crate::fsio;
+use crate::json::{self, Object, Value};
 use crate::logging::{KEEP_BACKUPS, backup_path};
 
 /// Bytes read from a log per step.

@@ -13,7 +13,7 @@ use crate::agent::approval::Verdict;
 use crate::agent::run::{Conversation, RunError, Surface};
 use crate::agent::tools::{Answer, Approver, NoApprover};
 use crate::agent::turn::Progress;
-use crate::alp::wire::json::{Object, Value};
+use crate::json::{Object, Value};
 use crate::profile::ProfileHome;
 
 #[derive(FromArgs, Debug)]

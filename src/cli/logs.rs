@@ -10,8 +10,8 @@ use std::time::Duration;
 use argh::FromArgs;
 
 use super::{CliResult, open_profile};
-use crate::alp::wire::json::{self, Value};
 use crate::clock::UtcTime;
+use crate::json::{self, Value};
 use crate::profile::ProfileHome;
 
 #[derive(FromArgs, Debug)]

@@ -20,9 +20,9 @@ use crate::alp::peers::{DEFAULT_ALLOW, Peer, PeerFiles};
 use crate::alp::transport::{CALL_TIMEOUT, PING_TIMEOUT};
 use crate::alp::wire::envelope::random_hex16;
 use crate::alp::wire::hex;
-use crate::alp::wire::json::{Object, Value};
 use crate::clock::UtcTime;
 use crate::fsio;
+use crate::json::{Object, Value};
 use crate::profile::ProfileHome;
 
 #[derive(FromArgs, Debug)]

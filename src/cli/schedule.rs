@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use argh::FromArgs;
 
 use super::{CliResult, open_profile};
-use crate::alp::wire::json::{Object, Value};
 use crate::clock::now_micros;
+use crate::json::{Object, Value};
 use crate::profile::ProfileHome;
 use crate::schedule::store::{Store, id_of};
 use crate::schedule::zone::{SystemZone, fields, wall_at};

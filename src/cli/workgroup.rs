@@ -8,9 +8,9 @@ use argh::FromArgs;
 use super::{CliResult, open_profile};
 use crate::alp::identity::Identity;
 use crate::alp::peers::PeerFiles;
-use crate::alp::wire::json::Value;
 use crate::alp::workgroup::hub::{Change, Room};
 use crate::alp::workgroup::member::{Member, MemberError, Post, Subscription};
+use crate::json::Value;
 use crate::profile::ProfileHome;
 
 #[derive(FromArgs, Debug)]

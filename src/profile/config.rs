@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::alp::wire::json::Value;
 use crate::fsio;
+use crate::json::Value;
 use crate::yaml::{self, Mark};
 
 /// Written into a new profile: every key is optional.

@@ -6,8 +6,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::alp::wire::json::{Object, Value};
 use crate::fsio;
+use crate::json::{Object, Value};
 
 pub const KEEP: usize = 500;
 pub const RUNS_KEEP: usize = 1_000;
@@ -65,7 +65,7 @@ pub fn take_undelivered(profile_dir: &Path, channel: &str) -> fsio::Result<Vec<O
 /// Rows of a JSON-lines file (unparseable lines skipped), oldest first.
 pub fn read_rows(path: &Path) -> Vec<Value> {
     let bytes = fsio::read_optional(path).ok().flatten().unwrap_or_default();
-    bytes.split(|b| *b == b'\n').filter_map(|line| crate::alp::wire::json::parse(line).ok()).collect()
+    bytes.split(|b| *b == b'\n').filter_map(|line| crate::json::parse(line).ok()).collect()
 }
 
 /// One line appended (O_APPEND, fsync); past `keep` + 20 % the file is rewritten

@@ -125,7 +125,7 @@ impl Stream<'_> {
 
 /// The argument worth showing of a tool call: its command, path, URL or pattern.
 fn summary(arguments: &str) -> String {
-    let args = crate::alp::wire::json::parse(arguments.as_bytes()).ok();
+    let args = crate::json::parse(arguments.as_bytes()).ok();
     let pick = ["command", "path", "url", "pattern", "glob", "peer", "target"]
         .iter()
         .find_map(|k| args.as_ref()?.get(k)?.as_str().map(str::to_owned));

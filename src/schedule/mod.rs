@@ -12,8 +12,8 @@ pub mod zone;
 
 use std::time::Duration;
 
-use crate::alp::wire::json::{Object, Value};
 use crate::clock::UtcTime;
+use crate::json::{Object, Value};
 use cron::Cron;
 use store::{Store, StoreError, id_of};
 use zone::Zone;

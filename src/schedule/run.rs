@@ -15,8 +15,8 @@ use super::zone::SystemZone;
 use super::{claim_due, kind, record_outcome, text, timeout_of};
 use crate::agent::run::{Conversation, Surface};
 use crate::agent::tools::NoApprover;
-use crate::alp::wire::json::{Object, Value};
 use crate::clock::now_micros;
+use crate::json::{Object, Value};
 use crate::profile::ProfileHome;
 use crate::profile::outputs;
 

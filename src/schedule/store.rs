@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::alp::wire::json::{self, Object, Value};
 use crate::fsio;
+use crate::json::{self, Object, Value};
 
 /// Run-state fields: kept in runs.json, merged into each job on read.
 const STATE_FIELDS: [&str; 5] =

@@ -25,7 +25,7 @@ mod write;
 
 pub use read::MAX_DEPTH;
 
-use crate::alp::wire::json::{Value, python_float_repr};
+use crate::json::{Value, python_float_repr};
 
 /// Where something is in the text; both count from 1, columns in characters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use super::scalar::{is_allowed_in_stream, resolve};
 use super::{Document, Error, Mark};
-use crate::alp::wire::json::{Object, Value};
+use crate::json::{Object, Value};
 
 /// Deepest nesting of block and flow collections read.
 pub const MAX_DEPTH: usize = 128;

@@ -2,7 +2,7 @@
 //! reader turns plain text into values with it, the writer quotes every string it would
 //! not give back as a string.
 
-use crate::alp::wire::json::{Int, Value};
+use crate::json::{Int, Value};
 
 /// A plain scalar's value: null, bool, int, float, or else the text itself. Dates,
 /// times and `1:30`-style sexagesimals stay strings (PyYAML would build other types).

@@ -2,7 +2,7 @@ use proptest::prelude::*;
 
 use super::write::MAX_SIMPLE_KEY;
 use super::*;
-use crate::alp::wire::json::{self, Object};
+use crate::json::{self, Object};
 
 /// YAML text to the compact JSON of what it reads as.
 fn read(text: &str) -> String {

@@ -3,7 +3,7 @@
 //! back as the same string.
 
 use super::scalar::{is_printable, reads_back_as_string};
-use crate::alp::wire::json::{Object, Value, python_float_repr};
+use crate::json::{Object, Value, python_float_repr};
 
 /// PyYAML's longest `key: value` key (its reader takes up to 1024 characters).
 pub(super) const MAX_SIMPLE_KEY: usize = 128;

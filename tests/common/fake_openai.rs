@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use alpi::alp::wire::json::{self, Value};
+use alpi::json::{self, Value};
 
 /// One canned HTTP response.
 pub struct Canned {

@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use alpi::alp::wire::json::{self, Object, Value};
+use alpi::json::{self, Object, Value};
 
 #[derive(Default)]
 pub struct Inner {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use alpi::alp::wire::json::{self, Value};
+use alpi::json::{self, Value};
 
 pub const AGENT: &str = "agent@example.test";
 pub const IMAP_PASSWORD: &str = "imap-secret";

@@ -19,7 +19,7 @@ use log::Level;
 use super::McpError;
 use super::config::{Resolved, ServerConfig};
 use super::protocol::{self, CallResult, Incoming, ServerInfo, ToolInfo};
-use crate::alp::wire::json::{Object, Value};
+use crate::json::{Object, Value};
 use crate::logging::ServiceLog;
 
 /// What a server gets of alpi's own environment, besides its configured `env`: enough

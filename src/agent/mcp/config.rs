@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::alp::wire::json::Value;
+use crate::json::Value;
 
 use super::McpError;
 use crate::profile::config::Config;

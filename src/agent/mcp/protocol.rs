@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 
 use super::McpError;
-use crate::alp::wire::json::{self, Object, Value};
+use crate::json::{self, Object, Value};
 
 /// What alpi offers in `initialize`.
 pub const PROTOCOL_VERSION: &str = "2025-06-18";

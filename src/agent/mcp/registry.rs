@@ -13,7 +13,7 @@ use super::McpError;
 use super::client::Server;
 use super::config::{self, ServerConfig};
 use super::protocol::{self, CallResult, ServerInfo, ToolInfo};
-use crate::alp::wire::json::{Object, Value};
+use crate::json::{Object, Value};
 use crate::profile::ProfileHome;
 use crate::profile::config::Config;
 use crate::profile::dotenv::DotEnv;

@@ -8,7 +8,7 @@ pub mod openai;
 pub mod pricing;
 pub mod sse;
 
-use crate::alp::wire::json::{self, ParseError, Value};
+use crate::json::{self, ParseError, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

@@ -2,7 +2,7 @@
 //! runs with. Chat itself goes through Ollama's OpenAI-compatible `/v1` (see `openai`).
 
 use super::{Route, WireError, header};
-use crate::alp::wire::json::{self, Object, Value};
+use crate::json::{self, Object, Value};
 
 /// The show request for `route`'s model, as a full URL (the native API lives beside
 /// the `/v1` base URL, not under it), headers and body.

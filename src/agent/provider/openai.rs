@@ -7,7 +7,7 @@ use super::{
     ChatRequest, Event, Message, Role, Route, State, StreamDecoder, ToolCall, ToolSpec, WireError,
     WireRequest, count, error_text, header, str_at,
 };
-use crate::alp::wire::json::{self, Object, Value};
+use crate::json::{self, Object, Value};
 
 /// The same line for every API: both put their words in `error.message`.
 pub use super::error_message;

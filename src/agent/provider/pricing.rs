@@ -1,7 +1,7 @@
 //! What tokens cost: a small built-in price table for common models, overridden per model
 //! by the config's `pricing` section; self-hosted servers cost nothing.
 
-use crate::alp::wire::json::Value;
+use crate::json::Value;
 
 use super::Route;
 

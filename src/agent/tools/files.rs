@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use super::{Outcome, ToolEnv, schema, spec, text_arg};
 use crate::agent::approval::sensitive_path;
 use crate::agent::provider::ToolSpec;
-use crate::alp::wire::json::{Object, Value};
 use crate::fsio;
+use crate::json::{Object, Value};
 
 /// Files larger than this are not read whole.
 const MAX_READ_BYTES: u64 = 4 * 1024 * 1024;

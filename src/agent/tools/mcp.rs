@@ -7,7 +7,7 @@ use super::{Gate, Outcome, ToolEnv, files};
 use crate::agent::mcp::Toolbox;
 use crate::agent::mcp::protocol::PREFIX;
 use crate::agent::provider::ToolSpec;
-use crate::alp::wire::json::{Object, Value};
+use crate::json::{Object, Value};
 
 /// Argument names whose string values are taken as paths whatever they look like.
 const PATH_KEYS: &[&str] = &["path", "file", "dir", "folder", "root", "source", "destination", "target"];

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use super::approval::{Policy, Verdict};
 use super::memory::{MemoryFile, MemoryStore};
 use super::provider::ToolSpec;
-use crate::alp::wire::json::{self, Object, Value};
+use crate::json::{self, Object, Value};
 use crate::profile::ProfileHome;
 pub use gate::Gate;
 

@@ -4,7 +4,7 @@
 use super::{Outcome, ToolEnv, schema, text_arg};
 use crate::agent::provider::ToolSpec;
 use crate::alp::ask;
-use crate::alp::wire::json::Object;
+use crate::json::Object;
 
 pub fn spec() -> ToolSpec {
     super::spec(

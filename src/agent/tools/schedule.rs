@@ -4,8 +4,8 @@
 
 use super::{Outcome, ToolEnv, schema, text_arg};
 use crate::agent::provider::ToolSpec;
-use crate::alp::wire::json::{Object, Value};
 use crate::clock::now_micros;
+use crate::json::{Object, Value};
 use crate::profile::ProfileHome;
 use crate::schedule::store::{Store, id_of};
 use crate::schedule::zone::SystemZone;

@@ -9,7 +9,7 @@ mod regex;
 use super::{Outcome, ToolEnv, schema};
 use crate::agent::approval::sensitive_path;
 use crate::agent::provider::ToolSpec;
-use crate::alp::wire::json::{Object, Value};
+use crate::json::{Object, Value};
 use regex::Regex;
 
 /// Directories not descended into (unless `path` names one).

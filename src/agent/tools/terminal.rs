@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use super::{Answer, Outcome, ToolEnv, background, schema, text_arg};
 use crate::agent::approval::{Decision, Severity, Verdict, literal_pattern, log_line};
 use crate::agent::provider::ToolSpec;
-use crate::alp::wire::json::{Object, Value};
 use crate::clock::UtcTime;
+use crate::json::{Object, Value};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);

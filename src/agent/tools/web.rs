@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{Outcome, ToolEnv, schema, text_arg};
 use crate::agent::provider::ToolSpec;
-use crate::alp::wire::json::Object;
+use crate::json::Object;
 use crate::net::http::{Client, HttpError, Request, Timeouts};
 
 /// Redirects followed at most.

@@ -21,7 +21,7 @@ use super::noise::{self, Handshake, NoiseError, Session};
 use super::{TransportError, unix::Next};
 use crate::alp::dispatch::{Node, Via};
 use crate::alp::identity::{Identity, Keypair};
-use crate::alp::wire::json::Value;
+use crate::json::Value;
 
 /// The responder's limits.
 #[derive(Debug, Clone)]

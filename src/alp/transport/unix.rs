@@ -18,8 +18,8 @@ use smol::net::unix::{UnixListener, UnixStream};
 use super::TransportError;
 use crate::alp::dispatch::{Node, Via};
 use crate::alp::wire::envelope::MAX_ENVELOPE_BYTES;
-use crate::alp::wire::json::Value;
 use crate::fsio;
+use crate::json::Value;
 
 /// The request line must arrive within this long of connecting.
 pub const READ_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

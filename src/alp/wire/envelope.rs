@@ -7,8 +7,8 @@ use std::fmt;
 use base64ct::{Base64, Encoding};
 
 use crate::alp::identity::{Identity, Keypair};
-use crate::alp::wire::json::{self, Object, Value};
 use crate::clock::{UtcTime, parse_iso8601};
+use crate::json::{self, Object, Value};
 
 /// `alp.v` this implementation speaks.
 pub const VERSION: i64 = 1;

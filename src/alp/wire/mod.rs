@@ -1,8 +1,7 @@
-//! ALP bytes on the wire: the JSON value type with its Python-compatible canonical form
-//! (what signatures cover) and compact wire form.
+//! ALP bytes on the wire: signed envelopes (their JSON forms are `crate::json`'s) and
+//! the hex text of nonces, ids and digests.
 
 pub mod envelope;
-pub mod json;
 
 /// Lowercase hex, two digits a byte: nonces, ids, digests.
 pub fn hex(bytes: &[u8]) -> String {

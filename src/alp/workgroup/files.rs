@@ -15,8 +15,8 @@ use super::hub::{Hub, NewPost, Room};
 use super::{Result, RoomError, crypto};
 use crate::alp::identity::{Identity, Keypair};
 use crate::alp::wire::hex;
-use crate::alp::wire::json::{self, Object, Value};
 use crate::fsio;
+use crate::json::{self, Object, Value};
 
 pub const CHUNK_BYTES: usize = 256 * 1024;
 pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;

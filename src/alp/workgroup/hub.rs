@@ -13,8 +13,8 @@ use super::crypto::{self, GroupKey};
 use super::transcript::{TRANSCRIPT, Transcripts};
 use super::{Fields, MAX_POSTS, Out, Result, RoomError, check_id, now_ts, read_yaml, read_yaml_list};
 use crate::alp::identity::{Identity, Keypair};
-use crate::alp::wire::json::{self, Object, Value};
 use crate::fsio;
+use crate::json::{self, Object, Value};
 
 const META: &str = "meta.yaml";
 const MEMBERS: &str = "members.yaml";

@@ -21,8 +21,8 @@ use crate::alp::identity::{Identity, Keypair};
 use crate::alp::peers::{Peer, PeerFiles};
 use crate::alp::wire::envelope::RpcError;
 use crate::alp::wire::hex;
-use crate::alp::wire::json::{Object, Value};
 use crate::fsio;
+use crate::json::{Object, Value};
 use crate::profile::ProfileHome;
 
 const FILE: &str = "subscriptions.yaml";

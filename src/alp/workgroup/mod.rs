@@ -15,8 +15,8 @@ pub mod verbs;
 
 use crate::alp::identity::Identity;
 use crate::alp::wire::envelope::RpcError;
-use crate::alp::wire::json::{Object, Value};
 use crate::fsio;
+use crate::json::{Object, Value};
 
 /// Posts a room keeps at most.
 pub const MAX_POSTS: usize = 10_000;

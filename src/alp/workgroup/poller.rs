@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::member::{Member, MemberError, Post, Subscription, subscriptions};
 use crate::alp::methods::{Agent, AskRequest, new_session_id};
-use crate::alp::wire::json::Object;
+use crate::json::Object;
 use crate::profile::ProfileHome;
 
 const HOLD_S: f64 = super::LONG_POLL_MAX_S;

@@ -14,7 +14,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::alp::wire::json::{self, Object, Value};
+use crate::json::{self, Object, Value};
 
 pub const TRANSCRIPT: &str = "transcript.jsonl";
 

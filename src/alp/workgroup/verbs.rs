@@ -8,7 +8,7 @@ use super::transcript::{self, seq_of};
 use super::{LONG_POLL_MAX_S, MAX_CIPHERTEXT, RoomError, files};
 use crate::alp::identity::{Identity, Keypair};
 use crate::alp::wire::envelope::RpcError;
-use crate::alp::wire::json::{Object, Value};
+use crate::json::{Object, Value};
 
 pub const JOIN: &str = "workgroup.join";
 pub const POST: &str = "workgroup.post";

@@ -14,8 +14,8 @@ use std::time::Duration;
 use crate::agent::run::{Conversation, RunError, Surface};
 use crate::agent::session::Session;
 use crate::agent::tools::NoApprover;
-use crate::alp::wire::json::{self, Object, Value};
 use crate::fsio;
+use crate::json::{self, Object, Value};
 use crate::profile::ProfileHome;
 
 /// Consecutive failures that disable a gateway.

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use super::{Breaker, chat_turn, chunks, forget_chat, pause};
 use crate::alp::ask;
-use crate::alp::wire::json::{self, Object, Value};
 use crate::clock::now_micros;
 use crate::fsio;
+use crate::json::{self, Object, Value};
 use crate::net::http::{Client, HttpError, Request, Timeouts};
 use crate::profile::dotenv::DotEnv;
 use crate::profile::{ProfileHome, outputs};

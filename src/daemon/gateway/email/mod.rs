@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{Breaker, chat_turn, pause};
-use crate::alp::wire::json::{self, Value};
 use crate::clock::now_micros;
 use crate::fsio;
+use crate::json::{self, Value};
 use crate::net::http::HttpError;
 use crate::net::stream::TlsSettings;
 use crate::profile::dotenv::DotEnv;
