@@ -25,6 +25,7 @@ pub const MAX_ENTRIES: usize = 1 << 16;
 const COMPACT_AT: usize = 2048;
 /// Bytes kept allocated past the journal's end (about 500 records), renewed every
 /// [`RESERVE_EVERY`] appends, so a full disk does not make us refuse pinned peers.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 const RESERVE_BYTES: i64 = 64 * 1024;
 const RESERVE_EVERY: usize = 100;
 
