@@ -57,9 +57,16 @@ refused() {
     fi
 }
 
-# contains "what" PATTERN TEXT: TEXT must match PATTERN.
-contains() {
-    if grep -qE -- "$2" <<<"$3"; then
+# contains "what" PATTERN TEXT: TEXT must match PATTERN (an extended regex).
+contains() { found -E "$@"; }
+
+# contains_text "what" STRING TEXT: TEXT must hold STRING as it is (keys hold + and /).
+contains_text() { found -F "$@"; }
+
+found() {
+    local how=$1
+    shift
+    if grep -q "$how" -- "$2" <<<"$3"; then
         printf '  ok    %s\n' "$1"
     else
         printf '  FAIL  %s: no /%s/ in:\n%s\n' "$1" "$2" "$3"

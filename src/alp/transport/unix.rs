@@ -2,18 +2,21 @@
 //! client writes one JSON line (≤ 1 MiB); the server answers with zero or more lines
 //! and closes. Zero lines is a silent drop.
 //!
-//! The listener is async (smol) so one thread can hold every profile's socket; each
-//! request is dispatched on the blocking pool. The client is plain blocking I/O.
+//! Plain blocking threads on both sides. A profile's socket is served by a small pool
+//! of threads that each block in `accept` and answer the connection they get — read,
+//! dispatch, write — on the same thread, so a request costs one wake-up and no
+//! hand-offs (the reactor, executor and blocking-pool hops an async listener needs
+//! were most of a ping's time). Two spare threads wait per socket; when the last spare
+//! takes a connection it starts another, up to [`MAX_ACCEPTORS`], and a thread that
+//! finds enough spares waiting when it is done exits. Past the cap, connections wait
+//! in the kernel's backlog.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream as StdUnixStream;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
-
-use smol::future::FutureExt;
-use smol::io::{AsyncReadExt, AsyncWriteExt};
-use smol::net::unix::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::time::{Duration, Instant};
 
 use super::TransportError;
 use crate::alp::dispatch::{Node, Via};
@@ -23,6 +26,13 @@ use crate::json::Value;
 
 /// The request line must arrive within this long of connecting.
 pub const READ_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A client that reads none of a response frame for this long is gone; a turn
+/// answering it stops.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Threads waiting in `accept` per socket when nothing is being answered.
+pub const SPARE_ACCEPTORS: usize = 2;
+/// Connections one profile's socket answers at once.
+pub const MAX_ACCEPTORS: usize = 64;
 
 /// `<home>/alp/alp.sock`.
 pub fn socket_path(home_dir: &Path) -> PathBuf {
@@ -43,44 +53,134 @@ pub fn bind(path: &Path) -> Result<UnixListener, fsio::Error> {
     Ok(listener)
 }
 
-/// Accepts connections for `node` until the listener fails.
-pub async fn serve(listener: UnixListener, node: Arc<Node>) -> io::Result<()> {
-    loop {
-        let (stream, _) = listener.accept().await?;
-        smol::spawn(answer(stream, node.clone())).detach();
-    }
+/// A profile's socket being served. Dropping it stops accepting — requests being
+/// answered finish — and removes the socket file.
+pub struct Serving {
+    pool: Arc<Pool>,
 }
 
-async fn answer(mut stream: UnixStream, node: Arc<Node>) {
-    let read = read_request(&mut stream).or(async {
-        smol::Timer::after(READ_REQUEST_TIMEOUT).await;
-        None
+struct Pool {
+    listener: UnixListener,
+    path: PathBuf,
+    node: Arc<Node>,
+    /// Threads blocked (or about to block) in `accept`.
+    idle: AtomicUsize,
+    /// Threads alive, idle or answering.
+    threads: AtomicUsize,
+    stopped: AtomicBool,
+}
+
+/// Serves `listener`, bound at `path`, for `node` on threads of its own.
+pub fn serve(listener: UnixListener, path: &Path, node: Arc<Node>) -> io::Result<Serving> {
+    let pool = Arc::new(Pool {
+        listener,
+        path: path.to_owned(),
+        node,
+        idle: AtomicUsize::new(0),
+        threads: AtomicUsize::new(0),
+        stopped: AtomicBool::new(false),
     });
-    let Some(request) = read.await else { return };
-    let (tx, rx) = smol::channel::bounded::<Vec<u8>>(16);
-    let dispatch = smol::unblock(move || {
-        node.handle(&request, Via::Unix, &crate::clock::now_micros, &mut |frame| {
-            let mut line = Value::Object(frame).wire();
-            line.push(b'\n');
-            tx.send_blocking(line).is_ok()
-        })
-    });
-    while let Ok(line) = rx.recv().await {
-        if stream.write_all(&line).await.is_err() {
-            break;
+    for _ in 0..SPARE_ACCEPTORS {
+        Pool::add_acceptor(&pool)?;
+    }
+    Ok(Serving { pool })
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        // SeqCst pairs with `rejoin`: a thread that turns idle after the count below was
+        // read sees `stopped` and leaves without waiting in `accept`.
+        self.pool.stopped.store(true, SeqCst);
+        for _ in 0..self.pool.idle.load(SeqCst) {
+            let _ = UnixStream::connect(&self.pool.path); // wakes one acceptor
         }
+        let _ = std::fs::remove_file(&self.pool.path);
     }
-    drop(rx); // a gone client makes the next send fail, which stops a running turn
-    dispatch.await;
-    let _ = stream.close().await;
 }
 
-/// The request line, without its newline. `None` for an empty, oversized or broken one.
-async fn read_request(stream: &mut UnixStream) -> Option<Vec<u8>> {
+impl Pool {
+    /// Starts one more thread waiting in `accept`, counted idle from the start so a
+    /// busy thread does not start a second one for the same need.
+    fn add_acceptor(pool: &Arc<Pool>) -> io::Result<()> {
+        pool.threads.fetch_add(1, SeqCst);
+        pool.idle.fetch_add(1, SeqCst);
+        let me = pool.clone();
+        let started = std::thread::Builder::new().name("alp1".into()).spawn(move || me.accept_loop());
+        if let Err(e) = started {
+            pool.threads.fetch_sub(1, SeqCst);
+            pool.idle.fetch_sub(1, SeqCst);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn accept_loop(self: Arc<Self>) {
+        loop {
+            let accepted = self.listener.accept();
+            if self.stopped.load(SeqCst) {
+                break;
+            }
+            if self.idle.fetch_sub(1, SeqCst) == 1 && self.threads.load(SeqCst) < MAX_ACCEPTORS {
+                if let Err(e) = Pool::add_acceptor(&self) {
+                    log::warn!("{}: cannot start another listener thread: {e}", self.path.display());
+                }
+            }
+            match accepted {
+                Ok((stream, _)) => answer(stream, &self.node),
+                Err(e) => accept_failed(&self.path, &e),
+            }
+            if !self.rejoin() {
+                break;
+            }
+        }
+        self.threads.fetch_sub(1, SeqCst);
+    }
+
+    /// Back to waiting, unless enough threads already wait or the socket is closing.
+    fn rejoin(&self) -> bool {
+        let joined = self.idle.fetch_update(SeqCst, SeqCst, |n| (n < SPARE_ACCEPTORS).then_some(n + 1)).is_ok();
+        if joined && self.stopped.load(SeqCst) {
+            self.idle.fetch_sub(1, SeqCst);
+            return false;
+        }
+        joined
+    }
+}
+
+/// Out of descriptors (or another passing failure): say so, and give the system a
+/// moment rather than spinning on `accept`.
+fn accept_failed(path: &Path, e: &io::Error) {
+    if e.kind() == io::ErrorKind::ConnectionAborted || e.kind() == io::ErrorKind::Interrupted {
+        return;
+    }
+    log::warn!("{}: accept failed: {e}", path.display());
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+/// Reads the request, dispatches it and writes each response frame as it comes. A
+/// failed write tells the handler the client is gone, which stops a running turn.
+fn answer(mut stream: UnixStream, node: &Node) {
+    let Some(request) = read_request(&mut stream) else { return };
+    if stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
+        return;
+    }
+    node.handle(&request, Via::Unix, &crate::clock::now_micros, &mut |frame| {
+        let mut line = Value::Object(frame).wire();
+        line.push(b'\n');
+        stream.write_all(&line).is_ok()
+    });
+}
+
+/// The request line, without its newline. `None` for an empty, oversized, broken or
+/// late one (all of it must arrive within [`READ_REQUEST_TIMEOUT`]).
+fn read_request(stream: &mut UnixStream) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + READ_REQUEST_TIMEOUT;
     let mut line = Vec::with_capacity(1024);
     let mut chunk = [0u8; 8192];
     loop {
-        let n = stream.read(&mut chunk).await.ok()?;
+        let left = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero())?;
+        stream.set_read_timeout(Some(left)).ok()?;
+        let n = stream.read(&mut chunk).ok()?;
         if n == 0 {
             return (!line.is_empty()).then_some(line);
         }
@@ -109,7 +209,7 @@ pub fn call(
     timeout: Duration,
     on_line: &mut dyn FnMut(&[u8]) -> Next,
 ) -> Result<(), TransportError> {
-    let mut stream = StdUnixStream::connect(path).map_err(|e| match e.kind() {
+    let mut stream = UnixStream::connect(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
             TransportError::Offline(path.display().to_string())
         }
