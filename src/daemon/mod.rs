@@ -3,8 +3,9 @@
 //! pid file and a lock on each profile it serves, answers its control socket, and stops
 //! cleanly on SIGTERM/SIGINT (SIGHUP rescans).
 //!
-//! Async stops at the sockets: listeners run on smol, requests are handled on the
-//! blocking pool, and everything else here is plain sequential code.
+//! Async stops at the network edge: ALP.2 and the control socket run on smol. Each
+//! profile's ALP.1 socket is served by plain blocking threads, and everything else here
+//! is plain sequential code.
 
 pub mod control;
 pub mod gateway;
@@ -76,6 +77,8 @@ pub enum Error {
         "{profile}: cannot listen for ALP.2 on {address}: {source} — check network.host / alp.tcp_port or --bind"
     )]
     Listen { profile: String, address: String, source: std::io::Error },
+    #[error("{profile}: cannot start the threads that answer its ALP.1 socket: {source}")]
+    Acceptors { profile: String, source: std::io::Error },
 }
 
 /// `<root>/run/daemon-<scope>.pid`.
@@ -131,6 +134,8 @@ pub fn run(root: &Root, scope: Scope, bind: Option<Bind>, ready: impl FnOnce(&St
     fsio::write_atomic(&pid_file, fsio::SECRET_FILE, stamp.as_bytes())?;
     let control_socket = control_path(root, &scope_name);
     let control = unix::bind(&control_socket)?;
+    let control =
+        UnixListener::try_from(control).map_err(|e| fsio::Error::new("listen on", &control_socket, e))?;
 
     let (stop_scheduler, stopped) = std::sync::mpsc::channel::<()>();
     let scheduler = daemon.clone();
@@ -173,25 +178,20 @@ struct Daemon {
     schedule_watch: Arc<Mutex<BTreeMap<String, schedule::run::Watch>>>,
 }
 
-/// A profile being served. Dropping it stops its listener and removes its socket.
+/// A profile being served. Dropping it stops its listeners and removes its socket, then
+/// releases the profile's lock (fields drop in order).
 struct Served {
     node: Arc<Node>,
     socket: PathBuf,
     /// Where ALP.2 listens for this profile, if it does.
     tcp: Option<SocketAddr>,
-    _lock: File,
-    _listener: smol::Task<std::io::Result<()>>,
+    _listener: unix::Serving,
     _tcp_listener: Option<smol::Task<std::io::Result<()>>>,
     /// Gateway threads, stopped when this is dropped.
     _gateways: Vec<gateway::Running>,
     /// Long-polls of the rooms this profile joined, stopped when this is dropped.
     rooms: Pollers,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.socket);
-    }
+    _lock: File,
 }
 
 impl Daemon {
@@ -231,7 +231,8 @@ impl Daemon {
             None => None,
         };
         let listener = unix::bind(&socket)?;
-        let task = smol::spawn(unix::serve(listener, node.clone()));
+        let listener = unix::serve(listener, &socket, node.clone())
+            .map_err(|source| Error::Acceptors { profile: name.clone(), source })?;
         let (tcp, tcp_task) = match tcp {
             Some((addr, listener)) => {
                 (Some(addr), Some(smol::spawn(tcp::serve(listener, node.clone(), self.tcp_limits.clone()))))
@@ -244,11 +245,11 @@ impl Daemon {
             node,
             socket,
             tcp,
-            _lock: lock,
-            _listener: task,
+            _listener: listener,
             _tcp_listener: tcp_task,
             _gateways: gateways,
             rooms,
+            _lock: lock,
         };
         self.served().insert(name, served);
         Ok(())

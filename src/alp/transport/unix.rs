@@ -12,6 +12,7 @@
 //! in the kernel's backlog.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,29 +81,39 @@ pub fn serve(listener: UnixListener, path: &Path, node: Arc<Node>) -> io::Result
         threads: AtomicUsize::new(0),
         stopped: AtomicBool::new(false),
     });
+    let serving = Serving { pool }; // stops what did start if a thread cannot
     for _ in 0..SPARE_ACCEPTORS {
-        Pool::add_acceptor(&pool)?;
+        Pool::add_acceptor(&serving.pool)?;
     }
-    Ok(Serving { pool })
+    Ok(serving)
 }
 
 impl Drop for Serving {
     fn drop(&mut self) {
-        // SeqCst pairs with `rejoin`: a thread that turns idle after the count below was
-        // read sees `stopped` and leaves without waiting in `accept`.
         self.pool.stopped.store(true, SeqCst);
-        for _ in 0..self.pool.idle.load(SeqCst) {
-            let _ = UnixStream::connect(&self.pool.path); // wakes one acceptor
+        // Linux and Android wake every thread in `accept` (and fail every later call)
+        // when a listening socket is shut down, even if its file was already removed.
+        // SAFETY: shutdown on a descriptor the pool owns and keeps open.
+        unsafe { libc::shutdown(self.pool.listener.as_raw_fd(), libc::SHUT_RDWR) };
+        // Elsewhere it does nothing, so each waiting thread is woken by a connection.
+        // SeqCst pairs with `rejoin`: a thread that turns idle after this count is read
+        // sees `stopped` and leaves without waiting in `accept`.
+        if cfg!(not(any(target_os = "linux", target_os = "android"))) {
+            for _ in 0..self.pool.idle.load(SeqCst) {
+                let _ = UnixStream::connect(&self.pool.path);
+            }
         }
         let _ = std::fs::remove_file(&self.pool.path);
     }
 }
 
 impl Pool {
-    /// Starts one more thread waiting in `accept`, counted idle from the start so a
-    /// busy thread does not start a second one for the same need.
+    /// Starts one more thread waiting in `accept`, unless [`MAX_ACCEPTORS`] run already.
+    /// It counts as idle from the start, so no other thread starts one for the same need.
     fn add_acceptor(pool: &Arc<Pool>) -> io::Result<()> {
-        pool.threads.fetch_add(1, SeqCst);
+        if pool.threads.fetch_update(SeqCst, SeqCst, |n| (n < MAX_ACCEPTORS).then_some(n + 1)).is_err() {
+            return Ok(());
+        }
         pool.idle.fetch_add(1, SeqCst);
         let me = pool.clone();
         let started = std::thread::Builder::new().name("alp1".into()).spawn(move || me.accept_loop());
@@ -120,11 +131,7 @@ impl Pool {
             if self.stopped.load(SeqCst) {
                 break;
             }
-            if self.idle.fetch_sub(1, SeqCst) == 1 && self.threads.load(SeqCst) < MAX_ACCEPTORS {
-                if let Err(e) = Pool::add_acceptor(&self) {
-                    log::warn!("{}: cannot start another listener thread: {e}", self.path.display());
-                }
-            }
+            self.leave_a_spare();
             match accepted {
                 Ok((stream, _)) => answer(stream, &self.node),
                 Err(e) => accept_failed(&self.path, &e),
@@ -136,9 +143,20 @@ impl Pool {
         self.threads.fetch_sub(1, SeqCst);
     }
 
+    /// This thread stops waiting; if it was the last one waiting, another starts, so a
+    /// long answer here does not keep the next connection waiting.
+    fn leave_a_spare(self: &Arc<Self>) {
+        if self.idle.fetch_sub(1, SeqCst) == 1
+            && let Err(e) = Pool::add_acceptor(self)
+        {
+            log::warn!("{}: cannot start another listener thread: {e}", self.path.display());
+        }
+    }
+
     /// Back to waiting, unless enough threads already wait or the socket is closing.
     fn rejoin(&self) -> bool {
-        let joined = self.idle.fetch_update(SeqCst, SeqCst, |n| (n < SPARE_ACCEPTORS).then_some(n + 1)).is_ok();
+        let joined =
+            self.idle.fetch_update(SeqCst, SeqCst, |n| (n < SPARE_ACCEPTORS).then_some(n + 1)).is_ok();
         if joined && self.stopped.load(SeqCst) {
             self.idle.fetch_sub(1, SeqCst);
             return false;
@@ -195,6 +213,25 @@ fn read_request(stream: &mut UnixStream) -> Option<Vec<u8>> {
     }
 }
 
+/// How long a client busy-waits for the first answer line before it sleeps in the
+/// kernel: a short call is answered within this on a laptop, and waking a sleeping
+/// (virtual) CPU costs 25–50 µs, a quarter of a ping.
+pub const ANSWER_SPIN: Duration = Duration::from_micros(500);
+
+/// Polls `stream` without blocking until it has bytes to read or `window` has passed,
+/// yielding the CPU between polls so a server on the same core still runs.
+fn spin_until_readable(stream: &UnixStream, window: Duration) {
+    let started = Instant::now();
+    let mut poll = libc::pollfd { fd: stream.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    while started.elapsed() < window {
+        // SAFETY: one pollfd for a descriptor `stream` owns, a zero timeout.
+        if unsafe { libc::poll(&mut poll, 1, 0) } != 0 {
+            return;
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// What the caller wants after a response line.
 pub enum Next {
     More,
@@ -221,6 +258,7 @@ pub fn call(
     line.extend_from_slice(request);
     line.push(b'\n');
     stream.write_all(&line)?;
+    spin_until_readable(&stream, ANSWER_SPIN);
     let mut reader = BufReader::new(stream);
     let mut answered = false;
     let mut buf = Vec::new();
