@@ -9,7 +9,8 @@
 //! were most of a ping's time). Two spare threads wait per socket; when the last spare
 //! takes a connection it starts another, up to [`MAX_ACCEPTORS`], and a thread that
 //! finds enough spares waiting when it is done exits. Past the cap, connections wait
-//! in the kernel's backlog.
+//! in the kernel's backlog. The client writes its line, then polls for the answer for
+//! up to [`ANSWER_SPIN`] before it sleeps in `read`.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::fd::AsRawFd;
@@ -214,8 +215,8 @@ fn read_request(stream: &mut UnixStream) -> Option<Vec<u8>> {
 }
 
 /// How long a client busy-waits for the first answer line before it sleeps in the
-/// kernel: a short call is answered within this on a laptop, and waking a sleeping
-/// (virtual) CPU costs 25–50 µs, a quarter of a ping.
+/// kernel: a short call is answered within this on a laptop, and waking a CPU that went
+/// idle costs tens of microseconds on a virtual machine — a sixth of a ping.
 pub const ANSWER_SPIN: Duration = Duration::from_micros(500);
 
 /// Polls `stream` without blocking until it has bytes to read or `window` has passed,
