@@ -96,7 +96,8 @@ impl Drop for Serving {
         // when a listening socket is shut down, even if its file was already removed.
         // SAFETY: shutdown on a descriptor the pool owns and keeps open.
         unsafe { libc::shutdown(self.pool.listener.as_raw_fd(), libc::SHUT_RDWR) };
-        // Elsewhere it does nothing, so each waiting thread is woken by a connection.
+        // Elsewhere it does nothing, so each waiting thread is woken by a connection (if
+        // the file is already gone there, they wait until the process exits).
         // SeqCst pairs with `rejoin`: a thread that turns idle after this count is read
         // sees `stopped` and leaves without waiting in `accept`.
         if cfg!(not(any(target_os = "linux", target_os = "android"))) {
