@@ -19,6 +19,7 @@ use alpi::alp::identity::Keypair;
 use alpi::alp::methods::NoAgent;
 use alpi::alp::wire::envelope;
 use alpi::alp::workgroup::hub::Hub;
+use alpi::alp::workgroup::transcript::TRANSCRIPT;
 use alpi::alp::workgroup::verbs;
 use alpi::json::{Object, Value};
 use alpi::profile::{ProfileName, Root};
@@ -236,7 +237,7 @@ fn room_curve(count: usize) {
             String::from_utf8(line).unwrap()
         })
         .collect();
-    std::fs::write(room.dir.join("transcript.jsonl"), lines).unwrap();
+    std::fs::write(room.dir.join(TRANSCRIPT), lines).unwrap();
 
     let post = |seq: usize| {
         Object::new()
@@ -260,7 +261,7 @@ fn room_curve(count: usize) {
     };
     let mut pull_new: Vec<Duration> = (0..ROOM_SAMPLES).map(|_| pull(count - 1)).collect();
     let mut pull_all: Vec<Duration> = (0..5).map(|_| pull(0)).collect();
-    let bytes = std::fs::metadata(room.dir.join("transcript.jsonl")).unwrap().len();
+    let bytes = std::fs::metadata(room.dir.join(TRANSCRIPT)).unwrap().len();
     println!("scale.rooms.{count}.post.median {:.2} ms", median_us(&mut posting) / 1e3);
     println!("scale.rooms.{count}.pull_newest.median {:.2} ms", median_us(&mut pull_new) / 1e3);
     println!("scale.rooms.{count}.pull_all.median {:.2} ms", median_us(&mut pull_all) / 1e3);

@@ -77,7 +77,9 @@ pub enum Error {
         "{profile}: cannot listen for ALP.2 on {address}: {source} — check network.host / alp.tcp_port or --bind"
     )]
     Listen { profile: String, address: String, source: std::io::Error },
-    #[error("{profile}: cannot start the threads that answer its ALP.1 socket: {source}")]
+    #[error(
+        "{profile}: cannot start the threads that answer its ALP.1 socket: {source} — the system is out of threads or memory (see `ulimit -u`); free some and start the daemon again"
+    )]
     Acceptors { profile: String, source: std::io::Error },
 }
 

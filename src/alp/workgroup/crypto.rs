@@ -176,8 +176,10 @@ mod tests {
         let salt: Vec<u8> = (0..=12).collect();
         let info: Vec<u8> = (0xf0..=0xf9).collect();
         let okm = hkdf_sha256_32(&salt, &[0x0b; 22], &info);
-        let hex: String = okm.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf");
+        assert_eq!(
+            crate::alp::wire::hex(okm.as_slice()),
+            "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+        );
     }
 
     #[test]

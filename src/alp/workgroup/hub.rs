@@ -10,7 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::crypto::{self, GroupKey};
-use super::transcript::{TRANSCRIPT, Transcripts};
+use super::transcript::{Admission, TRANSCRIPT, Transcripts};
 use super::{Fields, MAX_POSTS, Out, Result, RoomError, check_id, now_ts, read_yaml, read_yaml_list};
 use crate::alp::identity::{Identity, Keypair};
 use crate::fsio;
@@ -412,11 +412,12 @@ impl Hub {
         {
             return Err(RoomError::Budget { cap, used: ledger.usd, declared: post.usd });
         }
-        let head = self.transcripts.head(&room.dir);
+        let Admission { head, nonce_used } =
+            self.transcripts.admission(&room.dir, post.key_version, post.nonce);
         if head.posts >= MAX_POSTS {
             return Err(RoomError::Full);
         }
-        if self.transcripts.nonce_used(&room.dir, post.key_version, post.nonce) {
+        if nonce_used {
             return Err(RoomError::Invalid("nonce reuse for this key_version".into()));
         }
         let seq = head.seq + 1;

@@ -25,6 +25,13 @@ pub struct Head {
     pub seq: u64,
 }
 
+/// What [`Transcripts::admission`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    pub head: Head,
+    pub nonce_used: bool,
+}
+
 /// Indexes of the transcripts one hub serves, by room directory.
 #[derive(Debug, Default)]
 pub struct Transcripts {
@@ -45,21 +52,20 @@ struct Index {
 
 impl Transcripts {
     pub fn head(&self, room_dir: &Path) -> Head {
-        self.with_index(room_dir, |index| Head {
-            posts: index.posts.len(),
-            seq: index.posts.last().map_or(0, |&(seq, _)| seq),
-        })
+        self.with_index(room_dir, Index::head)
     }
 
-    /// Whether a post already used `nonce` under `key_version`.
-    pub fn nonce_used(&self, room_dir: &Path, key_version: u64, nonce: &str) -> bool {
-        let maybe = self.with_index(room_dir, |index| {
-            index.nonces.binary_search(&nonce_hash(key_version, nonce)).is_ok()
+    /// What admitting a post needs, from one look at the file: the head, and whether a
+    /// post already used `nonce` under `key_version`.
+    pub fn admission(&self, room_dir: &Path, key_version: u64, nonce: &str) -> Admission {
+        let (head, maybe_used) = self.with_index(room_dir, |index| {
+            (index.head(), index.nonces.binary_search(&nonce_hash(key_version, nonce)).is_ok())
         });
-        maybe
+        let nonce_used = maybe_used
             && read_all(room_dir)
                 .iter()
-                .any(|post| key_of(post).is_some_and(|(v, n)| v == key_version && n == nonce))
+                .any(|post| key_of(post).is_some_and(|(v, n)| v == key_version && n == nonce));
+        Admission { head, nonce_used }
     }
 
     /// The posts with a seq above `since`, read from where the first of them starts.
@@ -82,6 +88,10 @@ impl Transcripts {
 }
 
 impl Index {
+    fn head(&self) -> Head {
+        Head { posts: self.posts.len(), seq: self.posts.last().map_or(0, |&(seq, _)| seq) }
+    }
+
     /// Reads what was appended since the last look; starts over if the file shrank or
     /// is another file. A missing or unreadable file is an empty transcript.
     fn refresh(&mut self, path: &Path) {
@@ -111,11 +121,6 @@ impl Index {
 pub fn read_all(room_dir: &Path) -> Vec<Object> {
     let bytes = std::fs::read(room_dir.join(TRANSCRIPT)).unwrap_or_default();
     parse_lines(&bytes).map(|(_, post)| post).collect()
-}
-
-/// The transcript's size: a cheap "did anything land" probe for a held pull.
-pub fn len(room_dir: &Path) -> u64 {
-    std::fs::metadata(room_dir.join(TRANSCRIPT)).map(|m| m.len()).unwrap_or(0)
 }
 
 pub fn seq_of(post: &Object) -> u64 {
@@ -180,9 +185,9 @@ mod tests {
         let fresh: Vec<u64> = transcripts.since(tmp.path(), 2).iter().map(seq_of).collect();
         assert_eq!(fresh, [3, 4]);
         assert!(transcripts.since(tmp.path(), 4).is_empty());
-        assert!(transcripts.nonce_used(tmp.path(), 1, "c"));
-        assert!(!transcripts.nonce_used(tmp.path(), 2, "c"));
-        assert!(!transcripts.nonce_used(tmp.path(), 1, "e"));
+        assert!(transcripts.admission(tmp.path(), 1, "c").nonce_used);
+        assert!(!transcripts.admission(tmp.path(), 2, "c").nonce_used);
+        assert!(!transcripts.admission(tmp.path(), 1, "e").nonce_used);
     }
 
     #[test]
@@ -204,7 +209,7 @@ mod tests {
         assert_eq!(transcripts.head(tmp.path()).seq, 2);
         std::fs::write(tmp.path().join(TRANSCRIPT), post(1, "z")).unwrap();
         assert_eq!(transcripts.head(tmp.path()), Head { posts: 1, seq: 1 });
-        assert!(!transcripts.nonce_used(tmp.path(), 1, "a"));
+        assert!(!transcripts.admission(tmp.path(), 1, "a").nonce_used);
         std::fs::remove_file(tmp.path().join(TRANSCRIPT)).unwrap();
         assert_eq!(transcripts.head(tmp.path()), Head { posts: 0, seq: 0 });
     }

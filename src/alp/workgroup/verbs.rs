@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::hub::{Change, Hub, NewPost};
-use super::transcript::{self, seq_of};
+use super::transcript::seq_of;
 use super::{LONG_POLL_MAX_S, MAX_CIPHERTEXT, RoomError, files};
 use crate::alp::identity::{Identity, Keypair};
 use crate::alp::wire::envelope::RpcError;
@@ -108,20 +108,16 @@ fn pull(hub: &Hub, id: &str, caller: &Identity, params: &Object) -> super::Resul
     let room = hub.load(id)?;
     room.member(caller).ok_or(RoomError::NotMember)?;
     let deadline = Instant::now() + wait;
-    let (mut head, mut size) = (0, u64::MAX);
-    loop {
+    let head = loop {
         let seen = super::hub::posted_count();
-        let now_size = transcript::len(&room.dir);
-        if now_size != size {
-            size = now_size;
-            head = hub.transcripts().head(&room.dir).seq;
-        }
+        // The index reads only what was appended since its last look (a stat, if nothing).
+        let head = hub.transcripts().head(&room.dir).seq;
         let left = deadline.saturating_duration_since(Instant::now());
         if head > since || left.is_zero() {
-            break;
+            break head;
         }
         super::hub::wait_posted(seen, left.min(PROBE_EVERY));
-    }
+    };
     let fresh = hub.transcripts().since(&room.dir, since);
     // Posts may have landed since `head` was read: the head returned covers them.
     let head = fresh.last().map_or(head, |post| seq_of(post).max(head));
